@@ -1,0 +1,71 @@
+/* consumer.h: reading the log, verified.
+ *
+ * A consumer is assigned partitions at offsets the caller supplies (the exactly-once pattern:
+ * the caller keeps its offsets in PostgreSQL with the rows they produced), reads in batches,
+ * parses each event, checks its signature against the key registry built from the admin topic
+ * as of the event's broker time, follows each source's chain, and drops duplicates. */
+#ifndef JUKILOG_CONSUMER_H
+#define JUKILOG_CONSUMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jukilog/chain.h"
+#include "jukilog/config.h"
+#include "jukilog/envelope.h"
+#include "jukilog/err.h"
+#include "jukilog/keyreg.h"
+
+#define JK_OFFSET_BEGINNING (-2)
+
+typedef enum jk_record_status {
+    JK_REC_OK,            /* parsed, signature holds, first time seen */
+    JK_REC_INVALID,       /* not a well-formed event: error says which field */
+    JK_REC_BAD_SIGNATURE, /* no key for the source at that time, or the signature fails */
+    JK_REC_FORK,          /* signature holds but prev contradicts the source's chain */
+} jk_record_status_t;
+
+typedef struct jk_record {
+    jk_record_status_t status;
+    jk_envelope_t *ev; /* NULL when INVALID */
+    char hash[65];     /* of ev; empty when INVALID */
+    char topic[128];
+    int32_t partition;
+    int64_t offset;
+    int64_t broker_ms; /* LogAppendTime */
+    char error[256];   /* why, when status is not OK */
+} jk_record_t;
+
+typedef struct jk_batch {
+    jk_record_t *recs;
+    size_t n, cap;
+    size_t duplicates; /* dropped from this batch */
+} jk_batch_t;
+void jk_batch_clear(jk_batch_t *b);
+void jk_batch_free(jk_batch_t *b);
+
+typedef struct jk_consumer jk_consumer_t;
+
+/* Opens a consumer and loads the key registry from the tenant's admin topic up to its current
+ * end, trusting the admin public key in $JUKILOG_HOME/keys when it is there. */
+jk_consumer_t *jk_consumer_open(const jk_config_t *cfg, jk_err_t *err);
+void jk_consumer_close(jk_consumer_t *c);
+
+/* Assigns every partition of topic (full name). offsets[i] is where partition i starts
+ * (JK_OFFSET_BEGINNING allowed); offsets NULL means all from the beginning. n_offsets must
+ * equal the partition count when offsets is given. Can be called for several topics. */
+int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets,
+                       int n_offsets, jk_err_t *err);
+
+/* Reads up to max records into b (cleared first), waiting at most timeout_ms for the first.
+ * Duplicates are dropped (and counted in b->duplicates). Returns 0, or -1 on a client error. */
+int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms, jk_err_t *err);
+
+/* True once every assigned partition has been read up to the end it had when assigned. */
+int jk_consumer_caught_up(const jk_consumer_t *c);
+
+/* The registry and chain tracker the consumer keeps (owned by it). */
+jk_keyreg_t *jk_consumer_keys(jk_consumer_t *c);
+jk_chain_t *jk_consumer_chain(jk_consumer_t *c);
+
+#endif

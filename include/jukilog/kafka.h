@@ -1,0 +1,24 @@
+/* kafka.h: the few things every program asks of Kafka besides producing and consuming:
+ * a configured client, topic creation with the configs of DESIGN.md, partition counts. */
+#ifndef JUKILOG_KAFKA_H
+#define JUKILOG_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "jukilog/config.h"
+#include "jukilog/err.h"
+
+/* A librdkafka client of the given type with bootstrap servers, the -X settings of cfg, and the
+ * given defaults (NULL-terminated key, value pairs) unless -X overrides them. */
+rd_kafka_t *jk_kafka_client(const jk_config_t *cfg, rd_kafka_type_t type,
+                            const char *const *defaults, jk_err_t *err);
+
+/* Creates the topic (full name) with `partitions` partitions and the journal's configs
+ * (LogAppendTime, delete policy, infinite retention). An existing topic is left as it is and
+ * counts as success. */
+int jk_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions, jk_err_t *err);
+
+/* Number of partitions of topic, or -1 (topic missing, broker unreachable). */
+int jk_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, jk_err_t *err);
+
+#endif

@@ -1,0 +1,30 @@
+/* err.c: filling jk_err_t (see err.h). */
+#include "jukilog/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int jk_err_set(jk_err_t *err, const char *fmt, ...)
+{
+    if (err == NULL) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int jk_err_wrap(jk_err_t *err, const char *fmt, ...)
+{
+    if (err == NULL) return -1;
+    char cause[sizeof err->msg];
+    memcpy(cause, err->msg, sizeof cause);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof err->msg)
+        snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", cause);
+    return -1;
+}
