@@ -18,6 +18,9 @@
 
 typedef struct jk_keyreg jk_keyreg_t;
 
+/* A broker time after every registration and revocation read so far: "as of now". */
+#define JK_KEYREG_NOW (INT64_MAX - 1)
+
 /* anchor: the admin public key to trust (not owned; may be NULL to trust the topic's first
  * admin self-registration). */
 jk_keyreg_t *jk_keyreg_new(EVP_PKEY *anchor);

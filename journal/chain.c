@@ -1,0 +1,274 @@
+/* chain.c: following every source's hash chain as its events are read (see chain.h).
+ *
+ * Sources live in an open-addressing hash table keyed by name (linear probing, FNV-1a, grown
+ * at 3/4 load). Each source keeps only the head of its linked chain, counters, and the events
+ * that arrived ahead of a missing predecessor, in an array sorted by seq. Events mostly arrive
+ * in increasing order, so an insert is usually an append, and the next one to link is always
+ * the first; the array is consumed from the front through an offset, not by moving it. */
+#include "jukilog/chain.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "jukilog/envelope.h"
+
+typedef struct chain_wait {
+    int64_t seq;
+    char prev[65];
+    char hash[65];
+} chain_wait_t;
+
+typedef struct chain_src {
+    char *name;
+    int64_t linked;
+    char head[65];
+    int64_t duplicates, forks;
+    chain_wait_t *w; /* w[off .. off+n) sorted by seq, every seq > linked + 1 */
+    size_t off, n, cap;
+} chain_src_t;
+
+struct jk_chain {
+    chain_src_t **slots;
+    size_t cap, used; /* cap is a power of two */
+};
+
+/* Copies a hash given by the caller; anything not 64 characters is kept as given, up to 64,
+ * and so can only compare unequal to a real hash. */
+static void hash_copy(char dst[65], const char *src)
+{
+    size_t n = strnlen(src, 64);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+jk_chain_t *jk_chain_new(void)
+{
+    jk_chain_t *ch = calloc(1, sizeof *ch);
+    if (ch == NULL) return NULL;
+    ch->cap = 16;
+    ch->slots = calloc(ch->cap, sizeof *ch->slots);
+    if (ch->slots == NULL) {
+        free(ch);
+        return NULL;
+    }
+    return ch;
+}
+
+void jk_chain_free(jk_chain_t *ch)
+{
+    if (ch == NULL) return;
+    for (size_t i = 0; i < ch->cap; i++) {
+        if (ch->slots[i] == NULL) continue;
+        free(ch->slots[i]->name);
+        free(ch->slots[i]->w);
+        free(ch->slots[i]);
+    }
+    free(ch->slots);
+    free(ch);
+}
+
+static chain_src_t **slot_of(chain_src_t **slots, size_t cap, const char *name)
+{
+    size_t i = (size_t)name_hash(name) & (cap - 1);
+    while (slots[i] != NULL && strcmp(slots[i]->name, name) != 0)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+static chain_src_t *src_find(const jk_chain_t *ch, const char *name)
+{
+    return *slot_of(ch->slots, ch->cap, name);
+}
+
+/* The source's entry, created when new; NULL only when out of memory. */
+static chain_src_t *src_get(jk_chain_t *ch, const char *name)
+{
+    chain_src_t **slot = slot_of(ch->slots, ch->cap, name);
+    if (*slot != NULL) return *slot;
+    if ((ch->used + 1) * 4 > ch->cap * 3) {
+        size_t cap = ch->cap * 2;
+        chain_src_t **slots = calloc(cap, sizeof *slots);
+        if (slots == NULL) return NULL;
+        for (size_t i = 0; i < ch->cap; i++)
+            if (ch->slots[i] != NULL) *slot_of(slots, cap, ch->slots[i]->name) = ch->slots[i];
+        free(ch->slots);
+        ch->slots = slots;
+        ch->cap = cap;
+        slot = slot_of(ch->slots, ch->cap, name);
+    }
+    chain_src_t *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->name = strdup(name)) == NULL) {
+        free(s);
+        return NULL;
+    }
+    memcpy(s->head, JK_ZERO_HASH, sizeof s->head);
+    *slot = s;
+    ch->used++;
+    return s;
+}
+
+/* Index in w[off .. off+n) of the first entry with seq >= seq. */
+static size_t wait_lower(const chain_src_t *s, int64_t seq)
+{
+    size_t lo = s->off, hi = s->off + s->n;
+    if (s->n > 0 && s->w[hi - 1].seq < seq) return hi; /* the usual case: a new highest seq */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->w[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int wait_insert(chain_src_t *s, size_t at, int64_t seq, const char *prev, const char *hash)
+{
+    if (s->off + s->n == s->cap) {
+        if (s->off > 0) { /* room at the front: slide down instead of growing */
+            memmove(s->w, s->w + s->off, s->n * sizeof *s->w);
+            at -= s->off;
+            s->off = 0;
+        } else {
+            size_t cap = s->cap ? s->cap * 2 : 8;
+            chain_wait_t *w = realloc(s->w, cap * sizeof *w);
+            if (w == NULL) return -1;
+            s->w = w;
+            s->cap = cap;
+        }
+    }
+    memmove(s->w + at + 1, s->w + at, (s->off + s->n - at) * sizeof *s->w);
+    s->w[at].seq = seq;
+    hash_copy(s->w[at].prev, prev);
+    hash_copy(s->w[at].hash, hash);
+    s->n++;
+    return 0;
+}
+
+static void wait_pop_front(chain_src_t *s)
+{
+    s->off++;
+    if (--s->n == 0) s->off = 0;
+}
+
+/* Links the waiting events that now follow the head, one after the other. */
+static void drain(chain_src_t *s)
+{
+    while (s->n > 0 && s->w[s->off].seq == s->linked + 1) {
+        chain_wait_t *e = &s->w[s->off];
+        if (strcmp(e->prev, s->head) != 0) {
+            /* Its predecessor turned out to be another event: a fork, which cannot link. */
+            s->forks++;
+            wait_pop_front(s);
+            return;
+        }
+        s->linked = e->seq;
+        memcpy(s->head, e->hash, sizeof s->head);
+        wait_pop_front(s);
+    }
+}
+
+jk_chain_status_t jk_chain_observe(jk_chain_t *ch, const char *source, int64_t seq,
+                                   const char *prev, const char *hash)
+{
+    chain_src_t *s = src_get(ch, source);
+    /* Out of memory: the event cannot be held, and is left as if still to come. */
+    if (s == NULL) return JK_CHAIN_WAITING;
+
+    if (seq < 1) { /* no event has such a seq: it cannot be a copy of one */
+        s->forks++;
+        return JK_CHAIN_FORK;
+    }
+    if (seq <= s->linked) {
+        /* Only the head's hash is kept, so earlier seqs are taken as copies. */
+        if (seq == s->linked && strncmp(hash, s->head, 65) != 0) {
+            s->forks++;
+            return JK_CHAIN_FORK;
+        }
+        s->duplicates++;
+        return JK_CHAIN_DUPLICATE;
+    }
+    if (seq == s->linked + 1) {
+        if (strncmp(prev, s->head, 65) != 0) {
+            s->forks++;
+            return JK_CHAIN_FORK;
+        }
+        s->linked = seq;
+        hash_copy(s->head, hash);
+        drain(s);
+        return JK_CHAIN_LINKED;
+    }
+    size_t at = wait_lower(s, seq);
+    if (at < s->off + s->n && s->w[at].seq == seq) {
+        if (strncmp(hash, s->w[at].hash, 65) == 0) {
+            s->duplicates++;
+            return JK_CHAIN_DUPLICATE;
+        }
+        s->forks++;
+        return JK_CHAIN_FORK;
+    }
+    /* Out of memory, the event is not held: its seq will show as a gap, never as linked. */
+    (void)wait_insert(s, at, seq, prev, hash);
+    return JK_CHAIN_WAITING;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(chain_src_t *const *)a)->name, (*(chain_src_t *const *)b)->name);
+}
+
+static void report(const chain_src_t *s, jk_chain_fn fn, void *ctx)
+{
+    jk_chain_summary_t sum = {
+        .source = s->name,
+        .linked = s->linked,
+        .head = s->head,
+        .waiting = (int64_t)s->n,
+        .first_waiting = s->n > 0 ? s->w[s->off].seq : 0,
+        .duplicates = s->duplicates,
+        .forks = s->forks,
+    };
+    fn(ctx, &sum);
+}
+
+void jk_chain_foreach(const jk_chain_t *ch, jk_chain_fn fn, void *ctx)
+{
+    chain_src_t **v = malloc((ch->used ? ch->used : 1) * sizeof *v);
+    if (v == NULL) { /* out of memory: every source still reported, in table order */
+        for (size_t i = 0; i < ch->cap; i++)
+            if (ch->slots[i] != NULL) report(ch->slots[i], fn, ctx);
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < ch->cap; i++)
+        if (ch->slots[i] != NULL) v[n++] = ch->slots[i];
+    qsort(v, n, sizeof *v, by_name);
+    for (size_t i = 0; i < n; i++)
+        report(v[i], fn, ctx);
+    free(v);
+}
+
+int jk_chain_restore(jk_chain_t *ch, const char *source, int64_t linked, const char *head)
+{
+    if (linked < 0 || strnlen(head, 65) != 64 || (linked == 0 && strcmp(head, JK_ZERO_HASH) != 0))
+        return -1;
+    chain_src_t *s = src_find(ch, source);
+    if (s != NULL && (s->linked > linked || (s->linked == linked && strcmp(s->head, head) != 0)))
+        return -1; /* would unlink events already linked, or contradict the head */
+    if (s == NULL && (s = src_get(ch, source)) == NULL) return -1;
+    s->linked = linked;
+    memcpy(s->head, head, sizeof s->head);
+    /* Waiting events at or below the restored position are behind us now. */
+    while (s->n > 0 && s->w[s->off].seq <= linked)
+        wait_pop_front(s);
+    drain(s);
+    return 0;
+}
