@@ -24,7 +24,11 @@ int jk_err_wrap(jk_err_t *err, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof err->msg)
-        snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", cause);
+    /* Append ": cause", cut to fit. */
+    size_t used = n < 0 ? 0 : (size_t)n;
+    const char *parts[2] = {": ", cause};
+    for (int k = 0; k < 2; k++)
+        for (const char *p = parts[k]; *p && used + 1 < sizeof err->msg; p++) err->msg[used++] = *p;
+    if (used < sizeof err->msg) err->msg[used] = '\0';
     return -1;
 }

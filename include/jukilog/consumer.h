@@ -33,7 +33,7 @@ typedef struct jk_record {
     int32_t partition;
     int64_t offset;
     int64_t broker_ms; /* LogAppendTime */
-    char error[256];   /* why, when status is not OK */
+    char error[512];   /* why, when status is not OK */
 } jk_record_t;
 
 typedef struct jk_batch {

@@ -8,8 +8,12 @@
 #include "jukilog/config.h"
 #include "jukilog/err.h"
 
-/* A librdkafka client of the given type with bootstrap servers, the -X settings of cfg, and the
- * given defaults (NULL-terminated key, value pairs) unless -X overrides them. */
+/* A librdkafka configuration with bootstrap servers, the given defaults (NULL-terminated key,
+ * value pairs) unless -X overrides them, and the -X settings of cfg. */
+rd_kafka_conf_t *jk_kafka_conf(const jk_config_t *cfg, const char *const *defaults, jk_err_t *err);
+/* A client from conf, which it takes (also on failure). */
+rd_kafka_t *jk_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, jk_err_t *err);
+/* Both at once. */
 rd_kafka_t *jk_kafka_client(const jk_config_t *cfg, rd_kafka_type_t type,
                             const char *const *defaults, jk_err_t *err);
 
@@ -17,6 +21,9 @@ rd_kafka_t *jk_kafka_client(const jk_config_t *cfg, rd_kafka_type_t type,
  * (LogAppendTime, delete policy, infinite retention). An existing topic is left as it is and
  * counts as success. */
 int jk_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions, jk_err_t *err);
+
+/* Deletes the topic (full name); a missing topic counts as success. */
+int jk_kafka_delete_topic(rd_kafka_t *rk, const char *topic, jk_err_t *err);
 
 /* Number of partitions of topic, or -1 (topic missing, broker unreachable). */
 int jk_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, jk_err_t *err);

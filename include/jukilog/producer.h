@@ -14,7 +14,7 @@
 #include "jukilog/config.h"
 #include "jukilog/err.h"
 
-#define JK_PRODUCER_BATCH 10000 /* events spooled between automatic flushes */
+#define JK_PRODUCER_BATCH 10000 /* events a caller should spool between flushes */
 
 typedef struct jk_producer jk_producer_t;
 
@@ -24,8 +24,8 @@ jk_producer_t *jk_producer_open(const jk_config_t *cfg, const char *source, EVP_
                                 jk_err_t *err);
 
 /* Builds, chains, signs and spools one event for topic (full name) with the given key (may be
- * NULL: no key). Takes data. Writes the event id into id_out when it is not NULL. Flushes by
- * itself every JK_PRODUCER_BATCH events. */
+ * NULL: no key). Takes data. Writes the event id into id_out when it is not NULL. Nothing is
+ * sent before jk_producer_flush; callers flush every JK_PRODUCER_BATCH events or so. */
 int jk_producer_append(jk_producer_t *p, const char *topic, const char *key, const char *type,
                        const char *subject, json_t *data, char id_out[33], jk_err_t *err);
 

@@ -1,0 +1,40 @@
+/* cli.h: what every sub-command shares: exit codes, the one-line error report, -X handling,
+ * loading a source's key with an error that says how to get one, and the sub-command table. */
+#ifndef JUKILOG_CLI_H
+#define JUKILOG_CLI_H
+
+#include <openssl/evp.h>
+
+#include "jukilog/config.h"
+#include "jukilog/err.h"
+
+enum { JK_EXIT_OK = 0, JK_EXIT_REJECTED = 1, JK_EXIT_ERROR = 2 };
+
+/* Prints "jukilog <cmd>: <err>" on stderr and returns JK_EXIT_ERROR. */
+int jk_cli_fail(const char *cmd, const jk_err_t *err);
+/* Prints "jukilog <cmd>: <message>" and a hint to use --help; returns JK_EXIT_ERROR. */
+int jk_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Loads the private key of source from $JUKILOG_HOME/keys/<source file>.pem. */
+EVP_PKEY *jk_cli_source_key(const jk_config_t *cfg, const char *source, jk_err_t *err);
+/* The path of that key file. */
+int jk_cli_key_path(const jk_config_t *cfg, const char *source, char *out, size_t n);
+
+/* A command made of sub-commands ("admin init", "cs enroll"): argv[1] names the sub-command,
+ * which gets argc-1, argv+1. Without one, or with --help, it lists them. */
+typedef struct jk_subcommand {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} jk_subcommand_t;
+int jk_cli_dispatch(const char *cmd, int argc, char **argv, const jk_subcommand_t *subs, size_t n);
+
+/* Sub-commands: cmd_<name>(argc, argv) with argv[0] the sub-command's name. */
+int cmd_admin(int argc, char **argv);
+int cmd_cs(int argc, char **argv);
+int cmd_journal(int argc, char **argv);
+int cmd_journal_read(int argc, char **argv);
+int cmd_journal_check(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+#endif

@@ -1,0 +1,323 @@
+/* consumer.c: reading the log, verified (see consumer.h).
+ *
+ * Two librdkafka handles: one for the caller's topics, assigned at the caller's offsets, and one
+ * that follows the tenant's admin topic so that the key registry knows every key registered
+ * before an event it checks. The admin topic is read to its end when the consumer opens, and
+ * again whenever an event's source has no key yet at the event's broker time and the event is
+ * newer than the last time the admin topic was read to its end. */
+#include "jukilog/consumer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jukilog/kafka.h"
+#include "jukilog/keys.h"
+
+struct part {
+    char topic[128];
+    int32_t partition;
+    int64_t end;  /* high-water mark when assigned: "caught up" means read up to here */
+    int64_t next; /* next offset to read */
+};
+
+struct jk_consumer {
+    const jk_config_t *cfg;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    rd_kafka_topic_partition_list_t *assignment;
+    struct part *parts;
+    size_t nparts;
+
+    jk_keyreg_t *keys;
+    EVP_PKEY *anchor;
+    jk_chain_t *chain;
+
+    rd_kafka_t *admin_rk;
+    char admin_topic[128];
+    int64_t admin_next;
+    int64_t admin_read_ms; /* wall time when the admin topic was last read to its end */
+};
+
+static const char *const consumer_defaults[] = {
+    /* Offsets live with the caller's rows; Kafka's group offsets are never committed. */
+    "group.id", "jukilog",
+    "enable.auto.commit", "false",
+    "enable.auto.offset.store", "false",
+    "enable.partition.eof", "true",
+    "fetch.wait.max.ms", "100",
+    NULL,
+};
+
+void jk_batch_clear(jk_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) jk_envelope_free(b->recs[i].ev);
+    b->n = 0;
+    b->duplicates = 0;
+}
+
+void jk_batch_free(jk_batch_t *b)
+{
+    jk_batch_clear(b);
+    free(b->recs);
+    b->recs = NULL;
+    b->cap = 0;
+}
+
+static int64_t message_ms(const rd_kafka_message_t *m)
+{
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    return tt == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? 0 : ts;
+}
+
+/* Reads the admin topic from where it was left up to its current end into the registry. */
+static int admin_catch_up(jk_consumer_t *c, jk_err_t *err)
+{
+    int64_t lo, hi;
+    int64_t started = jk_now_ms();
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(c->admin_rk, c->admin_topic, 0, &lo, &hi, 10000);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return jk_err_set(err, "cannot read the end of %s: %s", c->admin_topic, rd_kafka_err2str(e));
+    int64_t deadline = jk_now_ms() + 30000;
+    while (c->admin_next < hi) {
+        if (jk_now_ms() > deadline)
+            return jk_err_set(err, "reading %s: stalled at offset %lld of %lld", c->admin_topic,
+                              (long long)c->admin_next, (long long)hi);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->admin_rk, 500);
+        if (!m) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (m->err) {
+            jk_err_set(err, "reading %s: %s", c->admin_topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            return -1;
+        }
+        jk_err_t why;
+        jk_envelope_t *ev = jk_envelope_parse(m->payload, m->len, &why);
+        /* A refused admin event changes no key; the registry stays as it was. Programs that
+         * audit the admin topic itself read it as an ordinary topic and see the refusal. */
+        if (ev) jk_keyreg_apply(c->keys, ev, message_ms(m), &why);
+        jk_envelope_free(ev);
+        c->admin_next = m->offset + 1;
+        rd_kafka_message_destroy(m);
+    }
+    c->admin_read_ms = started;
+    return 0;
+}
+
+static int load_anchor(jk_consumer_t *c, jk_err_t *err)
+{
+    char path[PATH_MAX];
+    if (jk_config_path(c->cfg, path, sizeof path, "keys/admin.pub"))
+        return jk_err_set(err, "JUKILOG_HOME path too long");
+    FILE *f = fopen(path, "r");
+    if (!f) return 0; /* no pinned key here: trust the topic's first admin registration */
+    char b64[128] = "";
+    if (!fgets(b64, sizeof b64, f)) b64[0] = '\0';
+    fclose(f);
+    b64[strcspn(b64, "\r\n")] = '\0';
+    c->anchor = jk_key_from_public_b64(b64, err);
+    if (!c->anchor) return jk_err_wrap(err, "admin public key %s", path);
+    return 0;
+}
+
+jk_consumer_t *jk_consumer_open(const jk_config_t *cfg, jk_err_t *err)
+{
+    jk_consumer_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        jk_err_set(err, "out of memory");
+        return NULL;
+    }
+    c->cfg = cfg;
+    c->chain = jk_chain_new();
+    if (!c->chain || load_anchor(c, err)) goto fail;
+    c->keys = jk_keyreg_new(c->anchor);
+    c->rk = jk_kafka_client(cfg, RD_KAFKA_CONSUMER, consumer_defaults, err);
+    c->admin_rk = c->rk ? jk_kafka_client(cfg, RD_KAFKA_CONSUMER, consumer_defaults, err) : NULL;
+    if (!c->keys || !c->rk || !c->admin_rk) goto fail;
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_poll_set_consumer(c->admin_rk);
+    c->q = rd_kafka_queue_get_consumer(c->rk);
+    c->assignment = rd_kafka_topic_partition_list_new(8);
+
+    jk_config_topic(cfg, "admin", c->admin_topic, sizeof c->admin_topic);
+    if (jk_kafka_partitions(c->admin_rk, c->admin_topic, 10000, err) < 0) goto fail;
+    rd_kafka_topic_partition_list_t *al = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(al, c->admin_topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t e = rd_kafka_assign(c->admin_rk, al);
+    rd_kafka_topic_partition_list_destroy(al);
+    if (e) {
+        jk_err_set(err, "cannot assign %s: %s", c->admin_topic, rd_kafka_err2str(e));
+        goto fail;
+    }
+    if (admin_catch_up(c, err)) goto fail;
+    return c;
+fail:
+    jk_consumer_close(c);
+    return NULL;
+}
+
+void jk_consumer_close(jk_consumer_t *c)
+{
+    if (!c) return;
+    if (c->q) rd_kafka_queue_destroy(c->q);
+    if (c->rk) {
+        rd_kafka_consumer_close(c->rk);
+        rd_kafka_destroy(c->rk);
+    }
+    if (c->admin_rk) {
+        rd_kafka_consumer_close(c->admin_rk);
+        rd_kafka_destroy(c->admin_rk);
+    }
+    if (c->assignment) rd_kafka_topic_partition_list_destroy(c->assignment);
+    free(c->parts);
+    jk_keyreg_free(c->keys);
+    EVP_PKEY_free(c->anchor);
+    jk_chain_free(c->chain);
+    free(c);
+}
+
+int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets,
+                       int n_offsets, jk_err_t *err)
+{
+    int n = jk_kafka_partitions(c->rk, topic, 10000, err);
+    if (n < 0) return -1;
+    if (offsets && n_offsets != n)
+        return jk_err_set(err, "topic %s has %d partitions, but %d offsets were given", topic, n,
+                          n_offsets);
+    struct part *np = realloc(c->parts, (c->nparts + (size_t)n) * sizeof *np);
+    if (!np) return jk_err_set(err, "out of memory");
+    c->parts = np;
+    for (int i = 0; i < n; i++) {
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->rk, topic, i, &lo, &hi, 10000);
+        if (e) return jk_err_set(err, "cannot read the end of %s [%d]: %s", topic, i, rd_kafka_err2str(e));
+        int64_t start = offsets ? offsets[i] : JK_OFFSET_BEGINNING;
+        struct part *p = &c->parts[c->nparts++];
+        snprintf(p->topic, sizeof p->topic, "%s", topic);
+        p->partition = i;
+        p->end = hi;
+        p->next = start == JK_OFFSET_BEGINNING ? lo : start;
+        rd_kafka_topic_partition_list_add(c->assignment, topic, i)->offset =
+            start == JK_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING : start;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, c->assignment);
+    if (e) return jk_err_set(err, "cannot assign %s: %s", topic, rd_kafka_err2str(e));
+    return 0;
+}
+
+static struct part *find_part(jk_consumer_t *c, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
+            return &c->parts[i];
+    return NULL;
+}
+
+/* Turns one message into a record; returns 0 when the record is kept, 1 when it is a duplicate
+ * (dropped). */
+static int check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_record_t *r)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->topic, sizeof r->topic, "%s", rd_kafka_topic_name(m->rkt));
+    r->partition = m->partition;
+    r->offset = m->offset;
+    r->broker_ms = message_ms(m);
+
+    jk_err_t why;
+    r->ev = jk_envelope_parse(m->payload ? m->payload : "", m->len, &why);
+    if (!r->ev) {
+        r->status = JK_REC_INVALID;
+        snprintf(r->error, sizeof r->error, "%s", why.msg);
+        return 0;
+    }
+    if (jk_envelope_hash(r->ev, r->hash, &why)) {
+        r->status = JK_REC_INVALID;
+        snprintf(r->error, sizeof r->error, "%s", why.msg);
+        return 0;
+    }
+    if (jk_keyreg_lookup(c->keys, r->ev->source, r->broker_ms) == NULL &&
+        r->broker_ms >= c->admin_read_ms - 1000) {
+        /* A key registered since the admin topic was last read: read it again. */
+        jk_err_t e2;
+        admin_catch_up(c, &e2);
+    }
+    if (jk_keyreg_verify(c->keys, r->ev, r->broker_ms, &why)) {
+        r->status = JK_REC_BAD_SIGNATURE;
+        snprintf(r->error, sizeof r->error, "%s", why.msg);
+        return 0;
+    }
+    switch (jk_chain_observe(c->chain, r->ev->source, r->ev->seq, r->ev->prev, r->hash)) {
+    case JK_CHAIN_DUPLICATE:
+        return 1;
+    case JK_CHAIN_FORK:
+        r->status = JK_REC_FORK;
+        snprintf(r->error, sizeof r->error, "%s seq %lld contradicts the chain already read",
+                 r->ev->source, (long long)r->ev->seq);
+        return 0;
+    default:
+        r->status = JK_REC_OK;
+        return 0;
+    }
+}
+
+int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms, jk_err_t *err)
+{
+    jk_batch_clear(b);
+    if (b->cap < max) {
+        jk_record_t *nr = realloc(b->recs, max * sizeof *nr);
+        if (!nr) return jk_err_set(err, "out of memory");
+        b->recs = nr;
+        b->cap = max;
+    }
+    rd_kafka_message_t **msgs = malloc(max * sizeof *msgs);
+    if (!msgs) return jk_err_set(err, "out of memory");
+    ssize_t got = rd_kafka_consume_batch_queue(c->q, timeout_ms, msgs, max);
+    int rc = 0;
+    if (got < 0) {
+        rc = jk_err_set(err, "reading the log: %s", rd_kafka_err2str(rd_kafka_last_error()));
+        got = 0;
+    }
+    for (ssize_t i = 0; i < got; i++) {
+        rd_kafka_message_t *m = msgs[i];
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            struct part *p = find_part(c, rd_kafka_topic_name(m->rkt), m->partition);
+            if (p && m->offset > p->next) p->next = m->offset;
+        } else if (m->err) {
+            if (rc == 0) rc = jk_err_set(err, "reading the log: %s", rd_kafka_message_errstr(m));
+        } else {
+            struct part *p = find_part(c, rd_kafka_topic_name(m->rkt), m->partition);
+            if (p) p->next = m->offset + 1;
+            if (check_message(c, m, &b->recs[b->n]) == 0) {
+                b->n++;
+            } else {
+                jk_envelope_free(b->recs[b->n].ev);
+                b->duplicates++;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    free(msgs);
+    return rc;
+}
+
+int jk_consumer_caught_up(const jk_consumer_t *c)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i].next < c->parts[i].end) return 0;
+    return 1;
+}
+
+jk_keyreg_t *jk_consumer_keys(jk_consumer_t *c)
+{
+    return c->keys;
+}
+
+jk_chain_t *jk_consumer_chain(jk_consumer_t *c)
+{
+    return c->chain;
+}
