@@ -1,0 +1,59 @@
+/* jukilog.c: the front program. A table from sub-command name to cmd_<name>(argc, argv), like
+ * git; each sub-command lives in the folder of its role (producers/, consumers/), and the shared
+ * work in the libraries below them. */
+#include <stdio.h>
+#include <string.h>
+
+#include "jukilog/cli.h"
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"admin", cmd_admin, "set up a prefecture's tenant: admin key, topics, schema"},
+    {"cs", cmd_cs, "municipal Communication Server: enroll its key"},
+    {"journal", cmd_journal, "append events as a source, send its spool, read or check events"},
+    {"verify", cmd_verify, "check every signature and every source's chain on the log"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: jukilog <command> [options]\n"
+            "\n"
+            "jukilog is the prefecture server of the resident registry network as an event-sourced\n"
+            "system: every change and every use is a signed event on Kafka.\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n"
+            "Every command takes --help. Environment: JUKILOG_BROKERS (127.0.0.1:9092), JUKILOG_PG\n"
+            "(the local cluster), JUKILOG_HOME (./var), JUKILOG_PREFECTURE (35), JUKILOG_NAMESPACE (jk).\n"
+            "Exit status: 0 success, 1 some input rejected (and reported), 2 usage or system error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        (strcmp(argv[1], "help") == 0 && argc == 2)) {
+        usage(stdout);
+        return argc < 2 ? JK_EXIT_ERROR : JK_EXIT_OK;
+    }
+    const char *name = argv[1];
+    char *help_argv[] = {argv[0], argv[2], "--help", NULL};
+    if (strcmp(name, "help") == 0) {
+        /* `jukilog help <cmd>` is `jukilog <cmd> --help` */
+        name = argv[2];
+        argc = 3;
+        argv = help_argv;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(name, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "jukilog: '%s' is not a command (see jukilog --help)\n", name);
+    return JK_EXIT_ERROR;
+}

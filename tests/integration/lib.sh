@@ -1,0 +1,64 @@
+# lib.sh: what every integration test shares. Sourced, not run.
+#
+# Each test runs against the real stack of ops/stack (started by ops/test), in a namespace of
+# its own (JUKILOG_NAMESPACE) with a JUKILOG_HOME of its own, both removed when it ends.
+set -euo pipefail
+
+: "${JUKILOG:?JUKILOG must name the jukilog binary (ctest sets it)}"
+: "${JK_SOURCE_DIR:?JK_SOURCE_DIR must name the source tree (ctest sets it)}"
+export JUKILOG_BROKERS="${JUKILOG_BROKERS:-127.0.0.1:9092}"
+export JUKILOG_PG="${JUKILOG_PG:-host=127.0.0.1 port=55432 dbname=jukilog user=jukilog}"
+export JUKILOG_NAMESPACE="t$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export JUKILOG_HOME
+JUKILOG_HOME="$(mktemp -d /tmp/jukilog-test.XXXXXX)"
+T="$JUKILOG_HOME" # scratch files go here too
+
+jk() { "$JUKILOG" "$@"; }
+
+cleanup() {
+    local rc=$?
+    "$JUKILOG" admin drop --confirm "$JUKILOG_NAMESPACE" >/dev/null 2>&1 || true
+    rm -rf "$JUKILOG_HOME"
+    exit $rc
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+step() { echo "== [${SECONDS}s] $*"; }
+
+# assert_eq ACTUAL EXPECTED WHAT
+assert_eq() {
+    [ "$1" == "$2" ] || fail "$3: expected [$2], got [$1]"
+}
+
+# assert_status EXPECTED_RC CMD...: runs CMD, keeping its stdout in $OUT and stderr in $ERR.
+assert_status() {
+    local want=$1
+    shift
+    set +e
+    "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    set -e
+    OUT=$(cat "$T/out")
+    ERR=$(cat "$T/err")
+    [ "$rc" == "$want" ] || fail "$* exited $rc, expected $want; stderr: $ERR"
+}
+
+# assert_contains TEXT NEEDLE WHAT
+assert_contains() {
+    case "$1" in
+    *"$2"*) ;;
+    *) fail "$3: [$2] not found in [$1]" ;;
+    esac
+}
+
+# An event spec per line for `journal append`: N events with subjects from a given offset.
+make_events() { # make_events N FIRST_SUBJECT_NUMBER
+    awk -v n="$1" -v s="$2" 'BEGIN { for (i = 0; i < n; i++)
+        printf "{\"type\":\"demo.noted\",\"subject\":\"%011d\",\"data\":{\"n\":%d,\"note\":\"住民 %d\"}}\n", s + i, i + 1, i + 1 }'
+}
+
+psql_q() { psql "$JUKILOG_PG" -XAtq -c "$1"; }
