@@ -1,4 +1,11 @@
-/* consumer.c: reading the log, verified (see consumer.h).
+/* consumer.c: reading the log, verified and in one order (see consumer.h).
+ *
+ * Events come out in the order of (broker time, partition, offset) across every assigned
+ * partition: each partition has its own queue and a small buffer, and the next event is the
+ * earliest head among them, taken only when every partition that is not at its end has a head
+ * to compare. So a rebuild, a replay and a live run apply the same events in the same order,
+ * whatever the interleaving in which the broker delivered them; and only the partitions the
+ * merge waits on are read, so memory stays bounded by the buffers.
  *
  * Two librdkafka handles: one for the caller's topics, assigned at the caller's offsets, and one
  * that follows the tenant's admin topic so that the key registry knows every key registered
@@ -14,19 +21,24 @@
 #include "jukilog/kafka.h"
 #include "jukilog/keys.h"
 
+#define PART_BUF 512 /* messages buffered per partition */
+
 struct part {
     char topic[128];
     int32_t partition;
     int64_t end;  /* high-water mark when assigned: "caught up" means read up to here */
     int64_t next; /* next offset to read */
+    rd_kafka_queue_t *q;
+    rd_kafka_message_t *buf[PART_BUF];
+    size_t head, len;
+    int at_eof; /* read up to the partition's end, nothing buffered since */
 };
 
 struct jk_consumer {
     const jk_config_t *cfg;
     rd_kafka_t *rk;
     rd_kafka_queue_t *q;
-    rd_kafka_topic_partition_list_t *assignment;
-    struct part *parts;
+    struct part **parts;
     size_t nparts;
 
     jk_keyreg_t *keys;
@@ -142,7 +154,6 @@ jk_consumer_t *jk_consumer_open(const jk_config_t *cfg, jk_err_t *err)
     rd_kafka_poll_set_consumer(c->rk);
     rd_kafka_poll_set_consumer(c->admin_rk);
     c->q = rd_kafka_queue_get_consumer(c->rk);
-    c->assignment = rd_kafka_topic_partition_list_new(8);
 
     jk_config_topic(cfg, "admin", c->admin_topic, sizeof c->admin_topic);
     if (jk_kafka_partitions(c->admin_rk, c->admin_topic, 10000, err) < 0) goto fail;
@@ -164,6 +175,12 @@ fail:
 void jk_consumer_close(jk_consumer_t *c)
 {
     if (!c) return;
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct part *p = c->parts[i];
+        for (size_t k = p->head; k < p->len; k++) rd_kafka_message_destroy(p->buf[k]);
+        if (p->q) rd_kafka_queue_destroy(p->q);
+        free(p);
+    }
     if (c->q) rd_kafka_queue_destroy(c->q);
     if (c->rk) {
         rd_kafka_consumer_close(c->rk);
@@ -173,12 +190,16 @@ void jk_consumer_close(jk_consumer_t *c)
         rd_kafka_consumer_close(c->admin_rk);
         rd_kafka_destroy(c->admin_rk);
     }
-    if (c->assignment) rd_kafka_topic_partition_list_destroy(c->assignment);
     free(c->parts);
     jk_keyreg_free(c->keys);
     EVP_PKEY_free(c->anchor);
     jk_chain_free(c->chain);
     free(c);
+}
+
+int jk_consumer_partitions(jk_consumer_t *c, const char *topic, jk_err_t *err)
+{
+    return jk_kafka_partitions(c->rk, topic, 10000, err);
 }
 
 int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets,
@@ -189,33 +210,50 @@ int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offse
     if (offsets && n_offsets != n)
         return jk_err_set(err, "topic %s has %d partitions, but %d offsets were given", topic, n,
                           n_offsets);
-    struct part *np = realloc(c->parts, (c->nparts + (size_t)n) * sizeof *np);
+    struct part **np = realloc(c->parts, (c->nparts + (size_t)n) * sizeof *np);
     if (!np) return jk_err_set(err, "out of memory");
     c->parts = np;
-    for (int i = 0; i < n; i++) {
+    rd_kafka_topic_partition_list_t *add = rd_kafka_topic_partition_list_new(n);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
         int64_t lo, hi;
         rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->rk, topic, i, &lo, &hi, 10000);
-        if (e) return jk_err_set(err, "cannot read the end of %s [%d]: %s", topic, i, rd_kafka_err2str(e));
+        if (e) {
+            rc = jk_err_set(err, "cannot read the end of %s [%d]: %s", topic, i, rd_kafka_err2str(e));
+            break;
+        }
+        struct part *p = calloc(1, sizeof *p);
+        if (!p) {
+            rc = jk_err_set(err, "out of memory");
+            break;
+        }
         int64_t start = offsets ? offsets[i] : JK_OFFSET_BEGINNING;
-        struct part *p = &c->parts[c->nparts++];
         snprintf(p->topic, sizeof p->topic, "%s", topic);
         p->partition = i;
         p->end = hi;
         p->next = start == JK_OFFSET_BEGINNING ? lo : start;
-        rd_kafka_topic_partition_list_add(c->assignment, topic, i)->offset =
+        /* Each partition its own queue, taken off the consumer queue before any fetch starts. */
+        p->q = rd_kafka_queue_get_partition(c->rk, topic, i);
+        if (!p->q) {
+            free(p);
+            rc = jk_err_set(err, "no queue for %s [%d]", topic, i);
+            break;
+        }
+        rd_kafka_queue_forward(p->q, NULL);
+        c->parts[c->nparts++] = p;
+        rd_kafka_topic_partition_list_add(add, topic, i)->offset =
             start == JK_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING : start;
     }
-    rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, c->assignment);
-    if (e) return jk_err_set(err, "cannot assign %s: %s", topic, rd_kafka_err2str(e));
-    return 0;
-}
-
-static struct part *find_part(jk_consumer_t *c, const char *topic, int32_t partition)
-{
-    for (size_t i = 0; i < c->nparts; i++)
-        if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
-            return &c->parts[i];
-    return NULL;
+    if (rc == 0) {
+        /* Incremental, so that partitions assigned earlier keep their positions. */
+        rd_kafka_error_t *e = rd_kafka_incremental_assign(c->rk, add);
+        if (e) {
+            rc = jk_err_set(err, "cannot assign %s: %s", topic, rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(add);
+    return rc;
 }
 
 /* Turns one message into a record; returns 0 when the record is kept, 1 when it is a duplicate
@@ -265,6 +303,43 @@ static int check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_recor
     }
 }
 
+/* Refills an empty partition buffer, waiting at most timeout_ms. End-of-partition markers set
+ * at_eof; any other error is returned in err. */
+static int fill(struct part *p, int timeout_ms, jk_err_t *err)
+{
+    if (p->head < p->len) return 0;
+    p->head = p->len = 0;
+    ssize_t n = rd_kafka_consume_batch_queue(p->q, timeout_ms, p->buf, PART_BUF);
+    int rc = 0;
+    size_t kept = 0;
+    for (ssize_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = p->buf[i];
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            p->at_eof = 1;
+            rd_kafka_message_destroy(m);
+        } else if (m->err) {
+            if (rc == 0)
+                rc = jk_err_set(err, "reading %s [%d]: %s", p->topic, p->partition,
+                                rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+        } else {
+            p->at_eof = 0;
+            p->buf[kept++] = m;
+        }
+    }
+    p->len = kept;
+    return rc;
+}
+
+/* Orders partition heads: broker time, then assignment order (offsets within one partition are
+ * already in order). */
+static int head_before(const struct part *a, size_t ia, const struct part *b, size_t ib)
+{
+    int64_t ta = message_ms(a->buf[a->head]), tb = message_ms(b->buf[b->head]);
+    if (ta != tb) return ta < tb;
+    return ia < ib;
+}
+
 int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms, jk_err_t *err)
 {
     jk_batch_clear(b);
@@ -274,42 +349,69 @@ int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
         b->recs = nr;
         b->cap = max;
     }
-    rd_kafka_message_t **msgs = malloc(max * sizeof *msgs);
-    if (!msgs) return jk_err_set(err, "out of memory");
-    ssize_t got = rd_kafka_consume_batch_queue(c->q, timeout_ms, msgs, max);
-    int rc = 0;
-    if (got < 0) {
-        rc = jk_err_set(err, "reading the log: %s", rd_kafka_err2str(rd_kafka_last_error()));
-        got = 0;
+    /* Client-level events arrive on the consumer queue; a broker that is down is waited for
+     * (librdkafka reconnects), anything else is an error. */
+    rd_kafka_message_t *ev = rd_kafka_consumer_poll(c->rk, 0);
+    if (ev) {
+        rd_kafka_resp_err_t e = ev->err;
+        int bad = e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                  e != RD_KAFKA_RESP_ERR__TRANSPORT && e != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
+        if (bad) jk_err_set(err, "reading the log: %s", rd_kafka_message_errstr(ev));
+        rd_kafka_message_destroy(ev);
+        if (bad) return -1;
     }
-    for (ssize_t i = 0; i < got; i++) {
-        rd_kafka_message_t *m = msgs[i];
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            struct part *p = find_part(c, rd_kafka_topic_name(m->rkt), m->partition);
-            if (p && m->offset > p->next) p->next = m->offset;
-        } else if (m->err) {
-            if (rc == 0) rc = jk_err_set(err, "reading the log: %s", rd_kafka_message_errstr(m));
-        } else {
-            struct part *p = find_part(c, rd_kafka_topic_name(m->rkt), m->partition);
-            if (p) p->next = m->offset + 1;
-            if (check_message(c, m, &b->recs[b->n]) == 0) {
-                b->n++;
-            } else {
-                jk_envelope_free(b->recs[b->n].ev);
-                b->duplicates++;
+    int64_t deadline = jk_now_ms() + timeout_ms;
+    while (b->n < max) {
+        struct part *blocked = NULL, *best = NULL;
+        size_t best_i = 0;
+        for (size_t i = 0; i < c->nparts; i++) {
+            struct part *p = c->parts[i];
+            if (fill(p, 0, err)) return -1;
+            if (p->head == p->len) {
+                if (!p->at_eof) blocked = p;
+            } else if (!best || head_before(p, i, best, best_i)) {
+                best = p;
+                best_i = i;
             }
+        }
+        if (blocked || !best) {
+            /* A partition that may still hold an earlier event, or nothing at all: wait. */
+            int64_t left = deadline - jk_now_ms();
+            if (b->n > 0 || left <= 0 || c->nparts == 0) break;
+            if (fill(blocked ? blocked : c->parts[0], left < 100 ? (int)left : 100, err)) return -1;
+            continue;
+        }
+        rd_kafka_message_t *m = best->buf[best->head++];
+        best->next = m->offset + 1;
+        if (check_message(c, m, &b->recs[b->n]) == 0) {
+            b->n++;
+        } else {
+            jk_envelope_free(b->recs[b->n].ev);
+            b->duplicates++;
         }
         rd_kafka_message_destroy(m);
     }
-    free(msgs);
-    return rc;
+    return 0;
 }
 
 int jk_consumer_caught_up(const jk_consumer_t *c)
 {
     for (size_t i = 0; i < c->nparts; i++)
-        if (c->parts[i].next < c->parts[i].end) return 0;
+        if (c->parts[i]->next < c->parts[i]->end) return 0;
     return 1;
+}
+
+size_t jk_consumer_nparts(const jk_consumer_t *c)
+{
+    return c->nparts;
+}
+
+void jk_consumer_part(const jk_consumer_t *c, size_t i, const char **topic, int32_t *partition,
+                      int64_t *next)
+{
+    *topic = c->parts[i]->topic;
+    *partition = c->parts[i]->partition;
+    *next = c->parts[i]->next;
 }
 
 jk_keyreg_t *jk_consumer_keys(jk_consumer_t *c)

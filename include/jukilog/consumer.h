@@ -57,12 +57,21 @@ void jk_consumer_close(jk_consumer_t *c);
 int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets,
                        int n_offsets, jk_err_t *err);
 
+/* The number of partitions of topic (full name), or -1. */
+int jk_consumer_partitions(jk_consumer_t *c, const char *topic, jk_err_t *err);
+
 /* Reads up to max records into b (cleared first), waiting at most timeout_ms for the first.
  * Duplicates are dropped (and counted in b->duplicates). Returns 0, or -1 on a client error. */
 int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms, jk_err_t *err);
 
 /* True once every assigned partition has been read up to the end it had when assigned. */
 int jk_consumer_caught_up(const jk_consumer_t *c);
+
+/* Where the consumer stands in each assigned partition, in assignment order: i from 0 to
+ * jk_consumer_nparts()-1. next is the offset after the last event returned. */
+size_t jk_consumer_nparts(const jk_consumer_t *c);
+void jk_consumer_part(const jk_consumer_t *c, size_t i, const char **topic, int32_t *partition,
+                      int64_t *next);
 
 /* The registry and chain tracker the consumer keeps (owned by it). */
 jk_keyreg_t *jk_consumer_keys(jk_consumer_t *c);
