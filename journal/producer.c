@@ -138,11 +138,12 @@ fail:
     return NULL;
 }
 
-int jk_producer_append(jk_producer_t *p, const char *topic, const char *key, const char *type,
-                       const char *subject, json_t *data, char id_out[33], jk_err_t *err)
+static int append(jk_producer_t *p, const char *id, const char *topic, const char *key,
+                  const char *type, const char *subject, json_t *data, char id_out[33], jk_err_t *err)
 {
     jk_envelope_t *ev = jk_envelope_new(type, p->source, subject, data, err);
     if (!ev) return -1;
+    if (id) snprintf(ev->id, sizeof ev->id, "%s", id);
     ev->seq = p->st.seq + 1;
     memcpy(ev->prev, p->st.prev, sizeof ev->prev);
 
@@ -163,6 +164,26 @@ out:
     free(line);
     jk_envelope_free(ev);
     return rc;
+}
+
+int jk_producer_append(jk_producer_t *p, const char *topic, const char *key, const char *type,
+                       const char *subject, json_t *data, char id_out[33], jk_err_t *err)
+{
+    return append(p, NULL, topic, key, type, subject, data, id_out, err);
+}
+
+int jk_producer_append_id(jk_producer_t *p, const char *id, const char *topic, const char *key,
+                          const char *type, const char *subject, json_t *data, jk_err_t *err)
+{
+    return append(p, id, topic, key, type, subject, data, NULL, err);
+}
+
+int jk_producer_sync(jk_producer_t *p, jk_err_t *err)
+{
+    if (jk_spool_count(p->spool) == 0) return 0;
+    return jk_spool_sync(p->spool, err) || jk_seqstate_save(p->state_path, p->source, &p->st, err)
+               ? -1
+               : 0;
 }
 
 struct send_ctx {
@@ -205,8 +226,7 @@ int jk_producer_flush(jk_producer_t *p, jk_err_t *err)
 {
     if (jk_spool_count(p->spool) == 0) return 0;
     /* Durable before anything is handed to Kafka: first the events, then the chain state. */
-    if (jk_spool_sync(p->spool, err) || jk_seqstate_save(p->state_path, p->source, &p->st, err))
-        return -1;
+    if (jk_producer_sync(p, err)) return -1;
 
     p->ok = p->failed = 0;
     p->failure[0] = '\0';

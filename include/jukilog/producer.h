@@ -29,6 +29,15 @@ jk_producer_t *jk_producer_open(const jk_config_t *cfg, const char *source, EVP_
 int jk_producer_append(jk_producer_t *p, const char *topic, const char *key, const char *type,
                        const char *subject, json_t *data, char id_out[33], jk_err_t *err);
 
+/* The same with a given event id (32 hex) instead of a random one: for events derived from
+ * another event, whose id is derived from that one's, so that producing them again after a
+ * crash gives duplicates that consumers recognise and drop. */
+int jk_producer_append_id(jk_producer_t *p, const char *id, const char *topic, const char *key,
+                          const char *type, const char *subject, json_t *data, jk_err_t *err);
+
+/* Makes the spool and chain state durable without sending anything. */
+int jk_producer_sync(jk_producer_t *p, jk_err_t *err);
+
 /* Makes the spool and chain state durable, sends every spooled event, and waits for every
  * delivery report. On success the spool is empty. On failure the events stay spooled and err
  * says how many and why. */
