@@ -1,6 +1,8 @@
 /* pg.c: connecting to the tenant's PostgreSQL cluster and running embedded SQL scripts. */
 #include "jukilog/pg.h"
 
+#include "jukilog/util.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,4 +70,125 @@ int jk_pg_script(PGconn *db, const char *sql, const char *schema, jk_err_t *err)
     int rc = jk_pg_exec(db, text, err);
     free(text);
     return rc;
+}
+
+static void copy_put(jk_copy_t *cp, const char *s, size_t n)
+{
+    if (cp->oom) return;
+    if (cp->len + n + 1 > cp->cap) {
+        size_t cap = cp->cap ? cp->cap : 1 << 16;
+        while (cap < cp->len + n + 1) cap *= 2;
+        char *nb = realloc(cp->buf, cap);
+        if (!nb) {
+            cp->oom = 1;
+            return;
+        }
+        cp->buf = nb;
+        cp->cap = cap;
+    }
+    memcpy(cp->buf + cp->len, s, n);
+    cp->len += n;
+}
+
+static void copy_sep(jk_copy_t *cp)
+{
+    if (!cp->at_row_start && cp->len > 0 && cp->buf[cp->len - 1] != '\n') copy_put(cp, "\t", 1);
+    cp->at_row_start = 0;
+}
+
+void jk_copy_text(jk_copy_t *cp, const char *s)
+{
+    copy_sep(cp);
+    if (!s) {
+        copy_put(cp, "\\N", 2);
+        return;
+    }
+    /* COPY's text format: backslash escapes for the characters that delimit fields and rows. */
+    for (const char *p = s; *p; p++) {
+        switch (*p) {
+        case '\\': copy_put(cp, "\\\\", 2); break;
+        case '\t': copy_put(cp, "\\t", 2); break;
+        case '\n': copy_put(cp, "\\n", 2); break;
+        case '\r': copy_put(cp, "\\r", 2); break;
+        default: copy_put(cp, p, 1);
+        }
+    }
+}
+
+void jk_copy_int(jk_copy_t *cp, long long v)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, "%lld", v);
+    copy_sep(cp);
+    copy_put(cp, b, (size_t)n);
+}
+
+void jk_copy_time(jk_copy_t *cp, int64_t ms)
+{
+    char t[JK_TIME_LEN];
+    jk_time_format(ms, t);
+    copy_sep(cp);
+    copy_put(cp, t, strlen(t));
+}
+
+void jk_copy_end_row(jk_copy_t *cp)
+{
+    copy_put(cp, "\n", 1);
+    cp->rows++;
+    cp->at_row_start = 1;
+}
+
+int jk_pg_copy(PGconn *db, const char *copy_sql, jk_copy_t *cp, jk_err_t *err)
+{
+    if (cp->oom) return jk_err_set(err, "out of memory building COPY data");
+    if (cp->rows == 0) return 0;
+    PGresult *r = PQexec(db, copy_sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        jk_err_set(err, "PostgreSQL: %s", PQresultErrorMessage(r));
+        first_line(err->msg);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    int ok = PQputCopyData(db, cp->buf, (int)cp->len) == 1 && PQputCopyEnd(db, NULL) == 1;
+    r = PQgetResult(db);
+    if (!ok || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        jk_err_set(err, "PostgreSQL COPY: %s", PQresultErrorMessage(r));
+        first_line(err->msg);
+        PQclear(r);
+        while ((r = PQgetResult(db)) != NULL) PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    cp->len = 0;
+    cp->rows = 0;
+    cp->at_row_start = 1;
+    return 0;
+}
+
+void jk_copy_free(jk_copy_t *cp)
+{
+    free(cp->buf);
+    memset(cp, 0, sizeof *cp);
+}
+
+char *jk_pg_array(const char *const *items, size_t n)
+{
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++) len += 2 * strlen(items[i]) + 3;
+    char *out = malloc(len), *o = out;
+    if (!out) return NULL;
+    *o++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i) *o++ = ',';
+        *o++ = '"';
+        for (const char *p = items[i]; *p; p++) {
+            if (*p == '"' || *p == '\\') *o++ = '\\';
+            *o++ = *p;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
 }
