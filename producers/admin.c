@@ -28,6 +28,31 @@ static const struct {
     {"national", 0}, {"outcomes", 0}, {"checkpoints", 0},
 };
 
+/* The prefecture's own programs that append events: each signs with a key of its own, so that
+ * each has a chain of its own (two writers on one chain would fork it). */
+static const char *const services[] = {"projector", "relay"};
+
+/* Creates (if missing) and registers the key of each service. */
+static int service_keys(const jk_config_t *cfg, jk_err_t *err)
+{
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++) {
+        char source[64], path[PATH_MAX], id[17];
+        snprintf(source, sizeof source, "%s:%s", services[i], cfg->prefecture);
+        if (jk_cli_key_path(cfg, source, path, sizeof path))
+            return jk_err_set(err, "JUKILOG_HOME path too long");
+        struct stat sb;
+        int fresh = stat(path, &sb) != 0;
+        EVP_PKEY *key = fresh ? jk_key_generate(err) : jk_key_load(path, err);
+        int rc = (!key || (fresh && jk_key_save(key, path, err)) || jk_key_id(key, id, err))
+                     ? -1
+                     : jk_admin_register_key(cfg, source, key, err);
+        EVP_PKEY_free(key);
+        if (rc < 0) return -1;
+        printf("service %s key %s: %s\n", source, id, rc ? "registered" : "registered now");
+    }
+    return 0;
+}
+
 static void init_usage(FILE *out)
 {
     fprintf(out,
@@ -39,6 +64,7 @@ static void init_usage(FILE *out)
             "    checkpoints} (LogAppendTime, no expiry; admin has 1 partition, the others N, default 3)\n"
             "  - the PostgreSQL schema <ns>_<pref>\n"
             "  - the admin key's registration, the first event on the admin topic\n"
+            "  - keys for the prefecture's services (projector, relay), registered by the admin\n"
             "Running it again changes nothing.\n");
 }
 
@@ -190,7 +216,7 @@ static int admin_init(int argc, char **argv)
         rc = jk_cli_fail("admin init", &err);
     } else {
         printf("admin key %s of %s: %s\n", id, admin, registered ? "registered" : "registered now");
-        rc = JK_EXIT_OK;
+        rc = service_keys(&cfg, &err) ? jk_cli_fail("admin init", &err) : JK_EXIT_OK;
     }
     EVP_PKEY_free(key);
 out:
