@@ -249,7 +249,7 @@ static int get_integer(json_t *root, const char *name, json_int_t *out, jk_err_t
 
 static int parse_root(json_t *root, jk_envelope_t *ev, jk_err_t *err)
 {
-    json_int_t v, seq;
+    json_int_t v = 0, seq = 0;
     if (get_integer(root, "v", &v, err)) return -1;
     if (v != JK_ENVELOPE_VERSION)
         return jk_err_set(err, "unknown envelope version %lld", (long long)v);
