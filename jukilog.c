@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"admin", cmd_admin, "set up a prefecture's tenant: admin key, topics, schema"},
     {"cs", cmd_cs, "municipal Communication Server: enroll its key"},
     {"journal", cmd_journal, "append events as a source, send its spool, read or check events"},
+    {"projector", cmd_projector, "build the identity file in PostgreSQL from the identity topic"},
     {"verify", cmd_verify, "check every signature and every source's chain on the log"},
 };
 

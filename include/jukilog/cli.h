@@ -36,5 +36,6 @@ int cmd_journal(int argc, char **argv);
 int cmd_journal_read(int argc, char **argv);
 int cmd_journal_check(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_projector(int argc, char **argv);
 
 #endif
