@@ -16,7 +16,9 @@ static const struct command commands[] = {
     {"admin", cmd_admin, "set up a prefecture's tenant: admin key, topics, schema"},
     {"cs", cmd_cs, "municipal Communication Server: enroll its key"},
     {"journal", cmd_journal, "append events as a source, send its spool, read or check events"},
+    {"identity", cmd_identity, "export the identity file from PostgreSQL, now or as of a time"},
     {"projector", cmd_projector, "build the identity file in PostgreSQL from the identity topic"},
+    {"replay", cmd_replay, "the identity file as of a broker time, straight from the log"},
     {"verify", cmd_verify, "check every signature and every source's chain on the log"},
 };
 

@@ -226,6 +226,7 @@ static void history_row(struct projector *pj, const struct version *v, const cha
     jk_copy_t *cp = &pj->history;
     jk_copy_text(cp, code);
     jk_copy_int(cp, p->version);
+    jk_copy_text(cp, p->resident_code);
     jk_copy_text(cp, p->my_number);
     jk_copy_text(cp, p->name);
     jk_copy_text(cp, p->name_kana);

@@ -4,7 +4,8 @@
 -- identity   one row per person: the current record, its status, the last accepted change.
 -- history    every accepted version of every record, from its broker time on; a version is
 --            superseded (valid_to) when the next one is accepted. Superseded versions are the
---            "pre-modification information" that retention erases.
+--            "pre-modification information" that retention erases. Rows follow the person to a
+--            new resident code; version_code keeps the code the version was recorded under.
 -- events     every identity event the projector processed, with its outcome: so a resent event
 --            is recognised by its id after any restart, and rejections are kept with reasons.
 -- aliases    resident codes replaced by resident_code_change, and their successors.
@@ -30,8 +31,9 @@ CREATE TABLE IF NOT EXISTS @SCHEMA@.identity (
 CREATE INDEX IF NOT EXISTS identity_my_number ON @SCHEMA@.identity (my_number);
 
 CREATE TABLE IF NOT EXISTS @SCHEMA@.history (
-    resident_code     text        NOT NULL,
+    resident_code     text        NOT NULL, -- the person's code now (follows resident_code_change)
     version           bigint      NOT NULL,
+    version_code      text        NOT NULL, -- the person's code in this version
     my_number         text        NOT NULL,
     name              text        NOT NULL,
     name_kana         text,
