@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"journal", cmd_journal, "append events as a source, send its spool, read or check events"},
     {"identity", cmd_identity, "export the identity file from PostgreSQL, now or as of a time"},
     {"projector", cmd_projector, "build the identity file in PostgreSQL from the identity topic"},
+    {"relay", cmd_relay, "forward every accepted change to the national server"},
     {"replay", cmd_replay, "the identity file as of a broker time, straight from the log"},
     {"verify", cmd_verify, "check every signature and every source's chain on the log"},
 };

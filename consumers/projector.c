@@ -72,6 +72,7 @@ struct projector {
     size_t nrenames, cap_renames;
 
     long long processed, applied, superseded, rejected, duplicates;
+    long long next_n; /* the events table's next processing number */
 };
 
 static void free_slot(void *ctx, const char *key, void *value)
@@ -185,6 +186,7 @@ static void event_row(struct projector *pj, const jk_record_t *r, const char *ev
 {
     jk_copy_t *cp = &pj->events;
     jk_copy_text(cp, event_id);
+    jk_copy_int(cp, pj->next_n++);
     jk_copy_text(cp, r->ev ? r->ev->source : "");
     jk_copy_int(cp, r->ev ? r->ev->seq : 0);
     jk_copy_text(cp, code);
@@ -541,6 +543,18 @@ static int load_offsets(struct projector *pj, int64_t *offsets, int n, jk_err_t 
     return 0;
 }
 
+static int load_next_n(struct projector *pj, jk_err_t *err)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT coalesce(max(n), 0) + 1 FROM %s.events", pj->schema);
+    PGresult *r = PQexec(pj->db, sql);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (ok) pj->next_n = atoll(PQgetvalue(r, 0, 0));
+    else jk_err_set(err, "reading the events table: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -631,7 +645,7 @@ int cmd_projector(int argc, char **argv)
         jk_err_set(&err, "out of memory");
         goto fail;
     }
-    if (load_offsets(&pj, offsets, nparts, &err) ||
+    if (load_next_n(&pj, &err) || load_offsets(&pj, offsets, nparts, &err) ||
         jk_consumer_assign(pj.cons, pj.topic, offsets, nparts, &err))
         goto fail;
 

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS @SCHEMA@.history (
 
 CREATE TABLE IF NOT EXISTS @SCHEMA@.events (
     event_id      text        PRIMARY KEY,
+    n             bigint      NOT NULL, -- 1, 2, ...: the order the projector processed them in
     source        text        NOT NULL,
     seq           bigint      NOT NULL,
     resident_code text,
@@ -63,6 +64,9 @@ CREATE TABLE IF NOT EXISTS @SCHEMA@.events (
     partition     int         NOT NULL,
     "offset"      bigint      NOT NULL
 );
+
+CREATE UNIQUE INDEX IF NOT EXISTS events_n ON @SCHEMA@.events (n);
+CREATE INDEX IF NOT EXISTS history_event ON @SCHEMA@.history (event_id);
 
 CREATE TABLE IF NOT EXISTS @SCHEMA@.aliases (
     old_code    text        PRIMARY KEY,

@@ -38,6 +38,7 @@ int cmd_journal_check(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_projector(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_relay(int argc, char **argv);
 int cmd_identity(int argc, char **argv);
 
 #endif
