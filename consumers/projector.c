@@ -195,6 +195,7 @@ static void event_row(struct projector *pj, const jk_record_t *r, const char *ev
     jk_copy_text(cp, rejection);
     jk_copy_text(cp, detail);
     jk_copy_time(cp, r->broker_ms);
+    jk_copy_time(cp, r->log_ms);
     jk_copy_int(cp, r->partition);
     jk_copy_int(cp, r->offset);
     jk_copy_end_row(cp);
@@ -317,7 +318,7 @@ static int apply_one(struct projector *pj, const jk_record_t *r, jk_err_t *err)
         .cur = cur->known && !cur->deleted ? &cur->p : NULL,
         .target = target && target->known && !target->deleted ? &target->p : NULL,
         .event_id = ev->id,
-        .broker_ms = r->broker_ms,
+        .broker_ms = r->log_ms,
     };
     jk_apply_out_t out;
     memset(&out, 0, sizeof out);
@@ -411,6 +412,55 @@ static int store_offsets(struct projector *pj, jk_err_t *err)
     return jk_pg_exec(pj->db, sql, err);
 }
 
+static void chain_row(void *ctx, const jk_chain_summary_t *cs)
+{
+    jk_copy_t *cp = ctx;
+    jk_copy_text(cp, "projector");
+    jk_copy_text(cp, cs->source);
+    jk_copy_int(cp, cs->linked);
+    jk_copy_text(cp, cs->head);
+    jk_copy_end_row(cp);
+}
+
+/* Each source's chain head, with the offsets: where a restarted consumer's merge resumes. */
+static int store_chains(struct projector *pj, jk_err_t *err)
+{
+    jk_copy_t cp = {0};
+    jk_chain_foreach(jk_consumer_chain(pj->cons), chain_row, &cp);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "CREATE TEMP TABLE IF NOT EXISTS chains_batch (LIKE %s.chain_heads) ON COMMIT DELETE ROWS",
+             pj->schema);
+    int rc = jk_pg_exec(pj->db, sql, err) || jk_pg_copy(pj->db, "COPY chains_batch FROM STDIN", &cp, err);
+    jk_copy_free(&cp);
+    if (rc) return -1;
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s.chain_heads SELECT * FROM chains_batch ON CONFLICT (consumer, source) "
+             "DO UPDATE SET linked = EXCLUDED.linked, head = EXCLUDED.head",
+             pj->schema);
+    return jk_pg_exec(pj->db, sql, err);
+}
+
+static int restore_chains(struct projector *pj, jk_err_t *err)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT source, linked, head FROM %s.chain_heads WHERE consumer = 'projector'", pj->schema);
+    PGresult *r = PQexec(pj->db, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        jk_err_set(err, "loading chain heads: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++)
+        if (jk_chain_restore(jk_consumer_chain(pj->cons), PQgetvalue(r, i, 0),
+                             atoll(PQgetvalue(r, i, 1)), PQgetvalue(r, i, 2)))
+            rc = jk_err_set(err, "chain head of %s cannot be restored", PQgetvalue(r, i, 0));
+    PQclear(r);
+    return rc;
+}
+
 /* Writes the batch in one transaction: events, renames, history, identity, offsets. */
 static int write_batch(struct projector *pj, jk_err_t *err)
 {
@@ -468,7 +518,7 @@ static int write_batch(struct projector *pj, jk_err_t *err)
              "previous_municipality = EXCLUDED.previous_municipality, version = EXCLUDED.version, "
              "event_id = EXCLUDED.event_id, broker_time = EXCLUDED.broker_time",
              pj->schema);
-    if (jk_pg_exec(pj->db, sql, err) || store_offsets(pj, err)) goto fail;
+    if (jk_pg_exec(pj->db, sql, err) || store_offsets(pj, err) || store_chains(pj, err)) goto fail;
     /* The notices are durable in the spool before the batch commits: a crash after the commit
      * sends them on restart, a crash before it redoes the batch and respools them (same ids). */
     if (pj->notices && jk_producer_sync(pj->notices, err)) goto fail;
@@ -543,13 +593,20 @@ static int load_offsets(struct projector *pj, int64_t *offsets, int n, jk_err_t 
     return 0;
 }
 
+/* The next processing number and the log clock where the stored position left off. */
 static int load_next_n(struct projector *pj, jk_err_t *err)
 {
     char sql[256];
-    snprintf(sql, sizeof sql, "SELECT coalesce(max(n), 0) + 1 FROM %s.events", pj->schema);
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(max(n), 0) + 1, coalesce((extract(epoch FROM max(log_time)) * 1000)::bigint, 0) "
+             "FROM %s.events",
+             pj->schema);
     PGresult *r = PQexec(pj->db, sql);
     int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (ok) pj->next_n = atoll(PQgetvalue(r, 0, 0));
+    if (ok) {
+        pj->next_n = atoll(PQgetvalue(r, 0, 0));
+        jk_consumer_set_clock(pj->cons, atoll(PQgetvalue(r, 0, 1)));
+    }
     else jk_err_set(err, "reading the events table: %s", PQresultErrorMessage(r));
     PQclear(r);
     return ok ? 0 : -1;
@@ -646,6 +703,7 @@ int cmd_projector(int argc, char **argv)
         goto fail;
     }
     if (load_next_n(&pj, &err) || load_offsets(&pj, offsets, nparts, &err) ||
+        restore_chains(&pj, &err) ||
         jk_consumer_assign(pj.cons, pj.topic, offsets, nparts, &err))
         goto fail;
 

@@ -54,7 +54,7 @@ static int apply(struct replay *rp, const jk_record_t *r, const char *prefecture
     }
     jk_person_t *cur = jk_strmap_get(rp->persons, ch.resident_code);
     jk_person_t *target = ch.new_resident_code[0] ? jk_strmap_get(rp->persons, ch.new_resident_code) : NULL;
-    jk_apply_in_t in = {&ch, r->ev->source + 3, cur, target, r->ev->id, r->broker_ms};
+    jk_apply_in_t in = {&ch, r->ev->source + 3, cur, target, r->ev->id, r->log_ms};
     jk_apply_out_t out;
     memset(&out, 0, sizeof out);
     int rc = jk_identity_apply(&in, &out);
@@ -169,8 +169,8 @@ int cmd_replay(int argc, char **argv)
         if (jk_consumer_poll(cons, &b, 5000, 500, &err)) goto fail;
         rp.duplicates += (long long)b.duplicates;
         for (size_t i = 0; i < b.n; i++) {
-            /* One order by broker time: the first event after TIME ends the replay. */
-            if (b.recs[i].broker_ms > asof) {
+            /* The log clock never goes back: the first event after TIME ends the replay. */
+            if (b.recs[i].log_ms > asof) {
                 done = 1;
                 break;
             }

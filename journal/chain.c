@@ -88,6 +88,12 @@ static chain_src_t *src_find(const jk_chain_t *ch, const char *name)
     return *slot_of(ch->slots, ch->cap, name);
 }
 
+int64_t jk_chain_linked(const jk_chain_t *ch, const char *source)
+{
+    const chain_src_t *s = src_find(ch, source);
+    return s ? s->linked : 0;
+}
+
 /* The source's entry, created when new; NULL only when out of memory. */
 static chain_src_t *src_get(jk_chain_t *ch, const char *name)
 {

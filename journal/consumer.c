@@ -1,11 +1,13 @@
 /* consumer.c: reading the log, verified and in one order (see consumer.h).
  *
- * Events come out in the order of (broker time, partition, offset) across every assigned
- * partition: each partition has its own queue and a small buffer, and the next event is the
- * earliest head among them, taken only when every partition that is not at its end has a head
- * to compare. So a rebuild, a replay and a live run apply the same events in the same order,
- * whatever the interleaving in which the broker delivered them; and only the partitions the
- * merge waits on are read, so memory stays bounded by the buffers.
+ * Events come out in one order across every assigned partition: each partition has its own
+ * queue and a small buffer, and the next event is taken from the partition heads only when every
+ * partition that is not at its end has a head to compare. Among the heads, a source's events
+ * come in the order of their seq (the producer's own order, which the broker's clock cannot give
+ * across partitions: one producer's batch lands on several partitions in the same millisecond),
+ * and otherwise by broker time, then partition. So a rebuild, a replay and a live run apply the
+ * same events in the same order, whatever the interleaving in which the broker delivered them;
+ * and only the partitions the merge waits on are read, so memory stays bounded by the buffers.
  *
  * Two librdkafka handles: one for the caller's topics, assigned at the caller's offsets, and one
  * that follows the tenant's admin topic so that the key registry knows every key registered
@@ -31,7 +33,9 @@ struct part {
     rd_kafka_queue_t *q;
     rd_kafka_message_t *buf[PART_BUF];
     size_t head, len;
-    int at_eof; /* read up to the partition's end, nothing buffered since */
+    int at_eof;      /* read up to the partition's end, nothing buffered since */
+    jk_record_t rec; /* the head message, checked (when `checked`) */
+    int checked;
 };
 
 struct jk_consumer {
@@ -49,6 +53,7 @@ struct jk_consumer {
     char admin_topic[128];
     int64_t admin_next;
     int64_t admin_read_ms; /* wall time when the admin topic was last read to its end */
+    int64_t clock_ms;      /* the log clock: largest broker time returned so far */
 };
 
 static const char *const consumer_defaults[] = {
@@ -178,6 +183,7 @@ void jk_consumer_close(jk_consumer_t *c)
     for (size_t i = 0; i < c->nparts; i++) {
         struct part *p = c->parts[i];
         for (size_t k = p->head; k < p->len; k++) rd_kafka_message_destroy(p->buf[k]);
+        if (p->checked) jk_envelope_free(p->rec.ev);
         if (p->q) rd_kafka_queue_destroy(p->q);
         free(p);
     }
@@ -195,6 +201,11 @@ void jk_consumer_close(jk_consumer_t *c)
     EVP_PKEY_free(c->anchor);
     jk_chain_free(c->chain);
     free(c);
+}
+
+void jk_consumer_set_clock(jk_consumer_t *c, int64_t log_ms)
+{
+    c->clock_ms = log_ms;
 }
 
 int jk_consumer_partitions(jk_consumer_t *c, const char *topic, jk_err_t *err)
@@ -256,9 +267,9 @@ int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offse
     return rc;
 }
 
-/* Turns one message into a record; returns 0 when the record is kept, 1 when it is a duplicate
- * (dropped). */
-static int check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_record_t *r)
+/* Turns one message into a record: parsed, hashed, its signature checked against the key its
+ * source had at the message's broker time. */
+static void check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_record_t *r)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->topic, sizeof r->topic, "%s", rd_kafka_topic_name(m->rkt));
@@ -268,15 +279,10 @@ static int check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_recor
 
     jk_err_t why;
     r->ev = jk_envelope_parse(m->payload ? m->payload : "", m->len, &why);
-    if (!r->ev) {
+    if (!r->ev || jk_envelope_hash(r->ev, r->hash, &why)) {
         r->status = JK_REC_INVALID;
         snprintf(r->error, sizeof r->error, "%s", why.msg);
-        return 0;
-    }
-    if (jk_envelope_hash(r->ev, r->hash, &why)) {
-        r->status = JK_REC_INVALID;
-        snprintf(r->error, sizeof r->error, "%s", why.msg);
-        return 0;
+        return;
     }
     if (jk_keyreg_lookup(c->keys, r->ev->source, r->broker_ms) == NULL &&
         r->broker_ms >= c->admin_read_ms - 1000) {
@@ -287,8 +293,23 @@ static int check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_recor
     if (jk_keyreg_verify(c->keys, r->ev, r->broker_ms, &why)) {
         r->status = JK_REC_BAD_SIGNATURE;
         snprintf(r->error, sizeof r->error, "%s", why.msg);
-        return 0;
+        return;
     }
+    r->status = JK_REC_OK;
+}
+
+/* A checked record may be taken when it is its source's next event, or one already linked (a
+ * duplicate). Records that are not signed events follow no chain and are always ready. */
+static int is_ready(const jk_consumer_t *c, const jk_record_t *r)
+{
+    if (r->status != JK_REC_OK) return 1;
+    return r->ev->seq <= jk_chain_linked(c->chain, r->ev->source) + 1;
+}
+
+/* Follows the record's chain; returns 1 when it is a duplicate (to be dropped). */
+static int link_record(jk_consumer_t *c, jk_record_t *r)
+{
+    if (r->status != JK_REC_OK) return 0;
     switch (jk_chain_observe(c->chain, r->ev->source, r->ev->seq, r->ev->prev, r->hash)) {
     case JK_CHAIN_DUPLICATE:
         return 1;
@@ -298,7 +319,6 @@ static int check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_recor
                  r->ev->source, (long long)r->ev->seq);
         return 0;
     default:
-        r->status = JK_REC_OK;
         return 0;
     }
 }
@@ -335,7 +355,7 @@ static int fill(struct part *p, int timeout_ms, jk_err_t *err)
  * already in order). */
 static int head_before(const struct part *a, size_t ia, const struct part *b, size_t ib)
 {
-    int64_t ta = message_ms(a->buf[a->head]), tb = message_ms(b->buf[b->head]);
+    int64_t ta = a->rec.broker_ms, tb = b->rec.broker_ms;
     if (ta != tb) return ta < tb;
     return ia < ib;
 }
@@ -362,28 +382,42 @@ int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
     }
     int64_t deadline = jk_now_ms() + timeout_ms;
     while (b->n < max) {
-        struct part *blocked = NULL, *best = NULL;
-        size_t best_i = 0;
+        struct part *blocked = NULL, *ready = NULL, *any = NULL;
+        size_t ready_i = 0, any_i = 0;
         for (size_t i = 0; i < c->nparts; i++) {
             struct part *p = c->parts[i];
-            if (fill(p, 0, err)) return -1;
+            if (!p->checked && fill(p, 0, err)) return -1;
             if (p->head == p->len) {
                 if (!p->at_eof) blocked = p;
-            } else if (!best || head_before(p, i, best, best_i)) {
-                best = p;
-                best_i = i;
+                continue;
+            }
+            if (!p->checked) {
+                check_message(c, p->buf[p->head], &p->rec);
+                p->checked = 1;
+            }
+            if (is_ready(c, &p->rec)) {
+                if (!ready || head_before(p, i, ready, ready_i)) ready = p, ready_i = i;
+            } else if (!any || head_before(p, i, any, any_i)) {
+                any = p, any_i = i;
             }
         }
-        if (blocked || !best) {
-            /* A partition that may still hold an earlier event, or nothing at all: wait. */
+        /* A partition with nothing buffered and not at its end may hold an earlier event: wait
+         * for it. Otherwise take the earliest head that is its source's next event; when none
+         * is (a gap in a chain, or partitions waiting on each other), the earliest head. */
+        struct part *take = blocked ? NULL : ready ? ready : any;
+        if (!take) {
             int64_t left = deadline - jk_now_ms();
             if (b->n > 0 || left <= 0 || c->nparts == 0) break;
             if (fill(blocked ? blocked : c->parts[0], left < 100 ? (int)left : 100, err)) return -1;
             continue;
         }
-        rd_kafka_message_t *m = best->buf[best->head++];
-        best->next = m->offset + 1;
-        if (check_message(c, m, &b->recs[b->n]) == 0) {
+        rd_kafka_message_t *m = take->buf[take->head++];
+        take->next = m->offset + 1;
+        take->checked = 0;
+        b->recs[b->n] = take->rec;
+        if (take->rec.broker_ms > c->clock_ms) c->clock_ms = take->rec.broker_ms;
+        b->recs[b->n].log_ms = c->clock_ms;
+        if (link_record(c, &b->recs[b->n]) == 0) {
             b->n++;
         } else {
             jk_envelope_free(b->recs[b->n].ev);

@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS @SCHEMA@.history (
     effective_date    text        NOT NULL,
     event_id          text        NOT NULL,
     source            text        NOT NULL,
-    valid_from        timestamptz NOT NULL,
+    valid_from        timestamptz NOT NULL, -- log time (consumer.h) of the change
     PRIMARY KEY (resident_code, version)
 );
 
@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS @SCHEMA@.events (
     outcome       text        NOT NULL, -- applied | superseded | rejected
     code          text,                 -- rejection code
     detail        text,
-    broker_time   timestamptz NOT NULL,
+    broker_time   timestamptz NOT NULL, -- the broker's append time of this event
+    log_time      timestamptz NOT NULL, -- the log clock at it (consumer.h): history's time axis
     partition     int         NOT NULL,
     "offset"      bigint      NOT NULL
 );

@@ -28,6 +28,9 @@ void jk_chain_free(jk_chain_t *ch);
 jk_chain_status_t jk_chain_observe(jk_chain_t *ch, const char *source, int64_t seq,
                                    const char *prev, const char *hash);
 
+/* How far source's chain is linked: seqs 1..n with no gap (0 for a source not seen yet). */
+int64_t jk_chain_linked(const jk_chain_t *ch, const char *source);
+
 /* Per-source summary, in source order. */
 typedef struct jk_chain_summary {
     const char *source;

@@ -33,6 +33,11 @@ typedef struct jk_record {
     int32_t partition;
     int64_t offset;
     int64_t broker_ms; /* LogAppendTime */
+    /* The log's clock at this record: the largest broker time read so far in the consumer's
+     * order. A source's events come in seq order, and one producer's events may land on two
+     * partitions with the later one a millisecond earlier; the log clock never goes back, so
+     * "as of time T" is always a prefix of the order. */
+    int64_t log_ms;
     char error[512];   /* why, when status is not OK */
 } jk_record_t;
 
@@ -56,6 +61,9 @@ void jk_consumer_close(jk_consumer_t *c);
  * equal the partition count when offsets is given. Can be called for several topics. */
 int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets,
                        int n_offsets, jk_err_t *err);
+
+/* Sets the log clock (for a consumer resuming where a stored position left off). */
+void jk_consumer_set_clock(jk_consumer_t *c, int64_t log_ms);
 
 /* The number of partitions of topic (full name), or -1. */
 int jk_consumer_partitions(jk_consumer_t *c, const char *topic, jk_err_t *err);

@@ -15,8 +15,13 @@ T="$JUKILOG_HOME" # scratch files go here too
 
 jk() { "$JUKILOG" "$@"; }
 
+# JK_KEEP=1 keeps the namespace and JUKILOG_HOME of a test, for looking into after a failure.
 cleanup() {
     local rc=$?
+    if [ -n "${JK_KEEP:-}" ]; then
+        echo "kept: JUKILOG_NAMESPACE=$JUKILOG_NAMESPACE JUKILOG_HOME=$JUKILOG_HOME" >&2
+        exit $rc
+    fi
     "$JUKILOG" admin drop --confirm "$JUKILOG_NAMESPACE" >/dev/null 2>&1 || true
     rm -rf "$JUKILOG_HOME"
     exit $rc
@@ -62,3 +67,26 @@ make_events() { # make_events N FIRST_SUBJECT_NUMBER
 }
 
 psql_q() { psql "$JUKILOG_PG" -XAtq -c "$1"; }
+
+# Resident code (10 digits + check) and my number (11 + check), DOMAIN.md "Check digits".
+rcode() { awk -v d="$1" 'BEGIN { split("6 5 4 3 2 7 6 5 4 3", w, " "); s = 0
+    for (i = 1; i <= 10; i++) s += w[i] * substr(d, i, 1); r = s % 11; printf "%s%d\n", d, (r <= 1 ? 0 : 11 - r) }'; }
+mynum() { awk -v d="$1" 'BEGIN { split("6 5 4 3 2 7 6 5 4 3 2", w, " "); s = 0
+    for (i = 1; i <= 11; i++) s += w[i] * substr(d, i, 1); r = s % 11; printf "%s%d\n", d, (r <= 1 ? 0 : 11 - r) }'; }
+
+# chg PERSON_JSON REASON EFFECTIVE_DATE: a change record carrying the whole record, notified at
+# noon JST of the effective date.
+chg() { jq -c --arg r "$2" --arg e "$3" '. + {reason: $r, effective_date: $e, notified_at: ($e + "T03:00:00Z")}' <<<"$1"; }
+# rm_chg PERSON_JSON REASON EFFECTIVE_DATE MUNICIPALITY: a remove, with the least it must carry.
+rm_chg() { jq -c --arg r "$2" --arg e "$3" --arg m "$4" '{resident_code, reason: $r, effective_date: $e,
+    municipality_code: $m, notified_at: ($e + "T03:00:00Z")}' <<<"$1"; }
+
+# Full dumps of the projector's tables, for comparing two builds byte for byte.
+dump_tables() {
+    local s="${JUKILOG_NAMESPACE}_35"
+    psql "$JUKILOG_PG" -XAtq \
+        -c "COPY (SELECT * FROM $s.identity ORDER BY resident_code) TO STDOUT" \
+        -c "COPY (SELECT * FROM $s.history ORDER BY resident_code, version) TO STDOUT" \
+        -c "COPY (SELECT * FROM $s.events ORDER BY n) TO STDOUT" \
+        -c "COPY (SELECT * FROM $s.aliases ORDER BY old_code) TO STDOUT"
+}
