@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"admin", cmd_admin, "set up a prefecture's tenant: admin key, topics, schema"},
     {"cs", cmd_cs, "municipal Communication Server: enroll its key"},
     {"journal", cmd_journal, "append events as a source, send its spool, read or check events"},
+    {"gen", cmd_gen, "write a synthetic prefecture's change records"},
     {"identity", cmd_identity, "export the identity file from PostgreSQL, now or as of a time"},
     {"projector", cmd_projector, "build the identity file in PostgreSQL from the identity topic"},
     {"relay", cmd_relay, "forward every accepted change to the national server"},

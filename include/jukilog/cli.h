@@ -40,5 +40,6 @@ int cmd_projector(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_relay(int argc, char **argv);
 int cmd_identity(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
 
 #endif
