@@ -34,6 +34,9 @@ struct jk_producer {
     jk_spool_t *spool;
     const jk_config_t *cfg;
     rd_kafka_t *rk;
+    /* topics whose metadata this client has asked for (see warm_topic) */
+    char warm[8][128];
+    size_t nwarm;
     /* delivery accounting for the flush under way */
     size_t ok, failed;
     char failure[256];
@@ -186,6 +189,22 @@ int jk_producer_sync(jk_producer_t *p, jk_err_t *err)
                : 0;
 }
 
+/* librdkafka learns a topic it has not produced to on its once-a-second metadata scan, so the
+ * first send to a topic would wait up to a second; asking for the topic's metadata at once
+ * takes a round trip instead. */
+static void warm_topic(jk_producer_t *p, const char *topic)
+{
+    for (size_t i = 0; i < p->nwarm; i++)
+        if (strcmp(p->warm[i], topic) == 0) return;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(p->rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (t && rd_kafka_metadata(p->rk, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    if (t) rd_kafka_topic_destroy(t);
+    if (p->nwarm < sizeof p->warm / sizeof p->warm[0])
+        snprintf(p->warm[p->nwarm++], sizeof p->warm[0], "%s", topic);
+}
+
 struct send_ctx {
     jk_producer_t *p;
     size_t queued;
@@ -195,6 +214,7 @@ struct send_ctx {
 static int send_cb(void *ctx, const char *topic, const char *key, const char *event)
 {
     struct send_ctx *s = ctx;
+    warm_topic(s->p, topic);
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             s->p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
@@ -246,6 +266,7 @@ int jk_producer_flush(jk_producer_t *p, jk_err_t *err)
         if (rd_kafka_fatal_error(p->rk, fe, sizeof fe) != RD_KAFKA_RESP_ERR_NO_ERROR) {
             rd_kafka_destroy(p->rk);
             p->rk = NULL;
+            p->nwarm = 0;
             jk_err_t e2;
             make_client(p, &e2);
         }
