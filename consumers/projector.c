@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "jukilog/change.h"
 #include "jukilog/cli.h"
@@ -722,10 +723,12 @@ int cmd_projector(int argc, char **argv)
         }
     }
     double secs = (double)(jk_now_ms() - started) / 1000.0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
     printf("{\"events\":%lld,\"applied\":%lld,\"superseded\":%lld,\"rejected\":%lld,"
-           "\"duplicates\":%lld,\"seconds\":%.3f,\"per_s\":%.0f}\n",
+           "\"duplicates\":%lld,\"seconds\":%.3f,\"per_s\":%.0f,\"max_rss_kb\":%ld}\n",
            pj.processed, pj.applied, pj.superseded, pj.rejected, pj.duplicates, secs,
-           secs > 0 ? pj.processed / secs : 0.0);
+           secs > 0 ? pj.processed / secs : 0.0, ru.ru_maxrss);
     rc = JK_EXIT_OK;
     goto out;
 fail:

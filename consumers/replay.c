@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "jukilog/cli.h"
 #include "jukilog/consumer.h"
@@ -208,11 +209,13 @@ int cmd_replay(int argc, char **argv)
         goto fail;
     }
     double secs = (double)(jk_now_ms() - started) / 1000.0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr,
             "replay: %lld events, %zu persons, %lld applied, %lld superseded, %lld rejected, "
-            "%lld duplicates dropped, %.3f s, %.0f events/s\n",
+            "%lld duplicates dropped, %.3f s, %.0f events/s, max rss %ld kB\n",
             rp.events, n, rp.applied, rp.superseded, rp.rejected, rp.duplicates, secs,
-            secs > 0 ? rp.events / secs : 0.0);
+            secs > 0 ? rp.events / secs : 0.0, ru.ru_maxrss);
     rc = JK_EXIT_OK;
     if (verify) {
         long long faults = rp.bad_signature;

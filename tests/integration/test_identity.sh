@@ -88,7 +88,7 @@ chg "$P1B" move_in 2026-05-01 | jk cs send --municipality $B - >/dev/null
 
 step "projector"
 assert_status 0 jk projector --until-caught-up
-assert_eq "$OUT" "$(jq -c . <<<'{"events":28,"applied":18,"superseded":1,"rejected":9,"duplicates":0}' | sed 's/}$//')$(sed -E 's/.*"duplicates":0//' <<<"$OUT")" "summary"
+assert_eq "$(jq -c '[.events, .applied, .superseded, .rejected, .duplicates]' <<<"$OUT")" "[28,18,1,9,0]" "summary"
 S="${JUKILOG_NAMESPACE}_35"
 assert_eq "$(psql_q "SELECT resident_code, municipality_code, status, reason, version, previous_municipality FROM $S.identity ORDER BY 1" | tr '\n' ' ')" \
     "$(rcode 1000000001)|$B|resident|move_in|4|$A $(rcode 1000000002)|$C|resident|move_in|4| $(rcode 1000000003)|$A|removed|nationality_lost|3| $(rcode 1000000005)|$A|removed|death|2| $(rcode 1000000006)|$A|removed|disappearance|2| $P4N_CODE|$A|removed|ex_officio_removal|3| " \
