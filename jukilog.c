@@ -1,6 +1,7 @@
 /* jukilog.c: the front program. A table from sub-command name to cmd_<name>(argc, argv), like
  * git; each sub-command lives in the folder of its role (producers/, consumers/), and the shared
  * work in the libraries below them. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +45,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* Commands report a bad option themselves, in one line that names the command. */
+    opterr = 0;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         (strcmp(argv[1], "help") == 0 && argc == 2)) {
         usage(stdout);

@@ -50,6 +50,15 @@ static void print_record(const jk_record_t *r)
     json_decref(o);
 }
 
+static const char cmd_journal_read_help[] =
+    "usage: jukilog journal read --topic NAME... [--until-caught-up] [-X key=value]...\n"
+    "\n"
+    "Reads the tenant's topics (identity, admin, ...) from the start and prints one JSON\n"
+    "line per event: topic, partition, offset, broker_time, status (ok | invalid |\n"
+    "bad_signature | fork), error, hash, event. Duplicates (a source's resent events)\n"
+    "are dropped. With --until-caught-up it stops at the end the topics had when it\n"
+    "started; otherwise it follows them until interrupted.\n";
+
 int cmd_journal_read(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -74,23 +83,7 @@ int cmd_journal_read(int argc, char **argv)
             topics[ntopics++] = optarg;
         } else if (c == 'u') {
             until = 1;
-        } else if (c == 'X') {
-            if (jk_config_kafka_set(&cfg, optarg, &err)) {
-                rc = jk_cli_fail(cmd, &err);
-                goto out;
-            }
-        } else if (c == 'h') {
-            printf("usage: jukilog journal read --topic NAME... [--until-caught-up] [-X key=value]...\n"
-                   "\n"
-                   "Reads the tenant's topics (identity, admin, ...) from the start and prints one JSON\n"
-                   "line per event: topic, partition, offset, broker_time, status (ok | invalid |\n"
-                   "bad_signature | fork), error, hash, event. Duplicates (a source's resent events)\n"
-                   "are dropped. With --until-caught-up it stops at the end the topics had when it\n"
-                   "started; otherwise it follows them until interrupted.\n");
-            rc = JK_EXIT_OK;
-            goto out;
-        } else {
-            rc = jk_cli_usage(cmd, "unknown option");
+        } else if ((rc = jk_cli_option(c, argv, cmd, &cfg, cmd_journal_read_help)) != JK_CLI_NEXT) {
             goto out;
         }
     }

@@ -613,22 +613,19 @@ static int load_next_n(struct projector *pj, jk_err_t *err)
     return ok ? 0 : -1;
 }
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: jukilog projector [--until-caught-up] [--rebuild] [--batch N] [-X key=value]...\n"
-            "\n"
-            "Builds the prefecture's identity file in PostgreSQL (schema <ns>_<pref>: identity,\n"
-            "history, events, aliases, and the views history_v and rejections) from the identity\n"
-            "topic, exactly once: each batch's rows and the partitions' next offsets are written in\n"
-            "one transaction. Every rejection and superseded move_out is sent back to its CS on the\n"
-            "outcomes topic.\n"
-            "  --until-caught-up  stop once the topic is read up to where it ended at the start\n"
-            "  --rebuild          drop the identity tables and rebuild them from offset 0 (no\n"
-            "                     notices are sent again)\n"
-            "  --batch N          events per batch (default 5000)\n"
-            "Prints a summary line (JSON) at the end, and progress on stderr every 5 seconds.\n");
-}
+static const char usage_text[] =
+    "usage: jukilog projector [--until-caught-up] [--rebuild] [--batch N] [-X key=value]...\n"
+    "\n"
+    "Builds the prefecture's identity file in PostgreSQL (schema <ns>_<pref>: identity,\n"
+    "history, events, aliases, and the views history_v and rejections) from the identity\n"
+    "topic, exactly once: each batch's rows and the partitions' next offsets are written in\n"
+    "one transaction. Every rejection and superseded move_out is sent back to its CS on the\n"
+    "outcomes topic.\n"
+    "  --until-caught-up  stop once the topic is read up to where it ended at the start\n"
+    "  --rebuild          drop the identity tables and rebuild them from offset 0 (no\n"
+    "                     notices are sent again)\n"
+    "  --batch N          events per batch (default 5000)\n"
+    "Prints a summary line (JSON) at the end, and progress on stderr every 5 seconds.\n";
 
 int cmd_projector(int argc, char **argv)
 {
@@ -658,24 +655,11 @@ int cmd_projector(int argc, char **argv)
                 rc = jk_cli_usage(cmd, "--batch must be 1..1000000");
                 goto out;
             }
-        } else if (c == 'X') {
-            if (jk_config_kafka_set(&pj.cfg, optarg, &err)) {
-                rc = jk_cli_fail(cmd, &err);
-                goto out;
-            }
-        } else if (c == 'h') {
-            usage(stdout);
-            rc = JK_EXIT_OK;
-            goto out;
-        } else {
-            rc = jk_cli_usage(cmd, "unknown option");
+        } else if ((rc = jk_cli_option(c, argv, cmd, &pj.cfg, usage_text)) != JK_CLI_NEXT) {
             goto out;
         }
     }
-    if (optind != argc) {
-        rc = jk_cli_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
-        goto out;
-    }
+    if ((rc = jk_cli_no_operands(cmd, argc, argv)) != JK_CLI_NEXT) goto out;
     jk_config_schema(&pj.cfg, pj.schema, sizeof pj.schema);
     jk_config_topic(&pj.cfg, "identity", pj.topic, sizeof pj.topic);
     jk_config_topic(&pj.cfg, "outcomes", pj.outcomes_topic, sizeof pj.outcomes_topic);

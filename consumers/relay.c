@@ -88,6 +88,16 @@ static long forward_batch(PGconn *db, const char *schema, jk_producer_t *p, cons
     return n;
 }
 
+static const char cmd_relay_help[] =
+    "usage: jukilog relay [--until-caught-up] [-X key=value]...\n"
+    "\n"
+    "Forwards every change the projector accepted to the national server, as one\n"
+    "national.notified event each (the change's id, source, reason, effective date,\n"
+    "and the record after it) on the tenant's national topic, in the order the\n"
+    "projector applied them, exactly once. With --until-caught-up it stops when every\n"
+    "accepted change so far is forwarded; otherwise it keeps following. Prints a\n"
+    "summary line (JSON) at the end.\n";
+
 int cmd_relay(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -106,28 +116,11 @@ int cmd_relay(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:uh", opts, NULL)) != -1) {
         if (c == 'u') until = 1;
-        else if (c == 'X') {
-            if (jk_config_kafka_set(&cfg, optarg, &err)) goto fail;
-        } else if (c == 'h') {
-            printf("usage: jukilog relay [--until-caught-up] [-X key=value]...\n"
-                   "\n"
-                   "Forwards every change the projector accepted to the national server, as one\n"
-                   "national.notified event each (the change's id, source, reason, effective date,\n"
-                   "and the record after it) on the tenant's national topic, in the order the\n"
-                   "projector applied them, exactly once. With --until-caught-up it stops when every\n"
-                   "accepted change so far is forwarded; otherwise it keeps following. Prints a\n"
-                   "summary line (JSON) at the end.\n");
-            rc = JK_EXIT_OK;
-            goto out;
-        } else {
-            rc = jk_cli_usage(cmd, "unknown option");
+        else if ((rc = jk_cli_option(c, argv, cmd, &cfg, cmd_relay_help)) != JK_CLI_NEXT) {
             goto out;
         }
     }
-    if (optind != argc) {
-        rc = jk_cli_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
-        goto out;
-    }
+    if ((rc = jk_cli_no_operands(cmd, argc, argv)) != JK_CLI_NEXT) goto out;
     char schema[64], topic[128], source[64];
     jk_config_schema(&cfg, schema, sizeof schema);
     jk_config_topic(&cfg, "national", topic, sizeof topic);

@@ -100,6 +100,18 @@ static void report_chain(void *ctx, const jk_chain_summary_t *s)
     }
 }
 
+static const char cmd_replay_help[] =
+    "usage: jukilog replay [--as-of TIME] [--out FILE] [--verify] [-X key=value]...\n"
+    "\n"
+    "Rebuilds the identity file as it stood at broker time TIME (RFC 3339; default:\n"
+    "now) straight from the log, without the database, and prints it as JSON Lines,\n"
+    "one per person ever known, sorted by resident_code: resident_code, my_number,\n"
+    "name, name_kana, birth_date, sex, address, municipality_code, status (resident |\n"
+    "removed), reason, effective_date, version (accepted changes so far).\n"
+    "Every event's signature is checked against the key its source had at the time.\n"
+    "--verify also checks every source's chain and reports gaps and forks on stderr\n"
+    "(exit 1 when there are any, or any bad signature).\n";
+
 int cmd_replay(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -131,33 +143,11 @@ int cmd_replay(int argc, char **argv)
             outpath = optarg;
         } else if (c == 'v') {
             verify = 1;
-        } else if (c == 'X') {
-            if (jk_config_kafka_set(&cfg, optarg, &err)) {
-                rc = jk_cli_fail(cmd, &err);
-                goto out;
-            }
-        } else if (c == 'h') {
-            printf("usage: jukilog replay [--as-of TIME] [--out FILE] [--verify] [-X key=value]...\n"
-                   "\n"
-                   "Rebuilds the identity file as it stood at broker time TIME (RFC 3339; default:\n"
-                   "now) straight from the log, without the database, and prints it as JSON Lines,\n"
-                   "one per person ever known, sorted by resident_code: resident_code, my_number,\n"
-                   "name, name_kana, birth_date, sex, address, municipality_code, status (resident |\n"
-                   "removed), reason, effective_date, version (accepted changes so far).\n"
-                   "Every event's signature is checked against the key its source had at the time.\n"
-                   "--verify also checks every source's chain and reports gaps and forks on stderr\n"
-                   "(exit 1 when there are any, or any bad signature).\n");
-            rc = JK_EXIT_OK;
-            goto out;
-        } else {
-            rc = jk_cli_usage(cmd, "unknown option");
+        } else if ((rc = jk_cli_option(c, argv, cmd, &cfg, cmd_replay_help)) != JK_CLI_NEXT) {
             goto out;
         }
     }
-    if (optind != argc) {
-        rc = jk_cli_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
-        goto out;
-    }
+    if ((rc = jk_cli_no_operands(cmd, argc, argv)) != JK_CLI_NEXT) goto out;
     char topic[128];
     jk_config_topic(&cfg, "identity", topic, sizeof topic);
     rp.persons = jk_strmap_new();

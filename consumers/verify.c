@@ -30,6 +30,15 @@ static void print_source(void *ctx, const jk_chain_summary_t *s)
     printf(",\"duplicates\":%lld,\"forks\":%lld}\n", (long long)s->duplicates, (long long)s->forks);
 }
 
+static const char cmd_verify_help[] =
+    "usage: jukilog verify [--topic NAME]... [-X key=value]...\n"
+    "\n"
+    "Reads the tenant's topics (default: all) from the start to their current end and\n"
+    "checks every event: well formed, signed by the key its source had registered at\n"
+    "that broker time, and chained to its source's previous event. Prints one JSON\n"
+    "line per faulty event and per source (linked, head, gap, duplicates, forks), then\n"
+    "a summary line. Exit 0 when everything holds, 1 when anything does not.\n";
+
 int cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -51,30 +60,11 @@ int cmd_verify(int argc, char **argv)
                 goto out;
             }
             topics[ntopics++] = optarg;
-        } else if (c == 'X') {
-            if (jk_config_kafka_set(&cfg, optarg, &err)) {
-                rc = jk_cli_fail(cmd, &err);
-                goto out;
-            }
-        } else if (c == 'h') {
-            printf("usage: jukilog verify [--topic NAME]... [-X key=value]...\n"
-                   "\n"
-                   "Reads the tenant's topics (default: all) from the start to their current end and\n"
-                   "checks every event: well formed, signed by the key its source had registered at\n"
-                   "that broker time, and chained to its source's previous event. Prints one JSON\n"
-                   "line per faulty event and per source (linked, head, gap, duplicates, forks), then\n"
-                   "a summary line. Exit 0 when everything holds, 1 when anything does not.\n");
-            rc = JK_EXIT_OK;
-            goto out;
-        } else {
-            rc = jk_cli_usage(cmd, "unknown option");
+        } else if ((rc = jk_cli_option(c, argv, cmd, &cfg, cmd_verify_help)) != JK_CLI_NEXT) {
             goto out;
         }
     }
-    if (optind != argc) {
-        rc = jk_cli_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
-        goto out;
-    }
+    if ((rc = jk_cli_no_operands(cmd, argc, argv)) != JK_CLI_NEXT) goto out;
     if (ntopics == 0)
         for (size_t i = 0; i < sizeof all_topics / sizeof all_topics[0]; i++)
             topics[ntopics++] = all_topics[i];

@@ -1,6 +1,7 @@
 /* cli.c: the shared surface of the sub-commands (see cli.h). */
 #include "jukilog/cli.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,27 @@ int jk_cli_usage(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, " (see jukilog %s --help)\n", cmd);
     return JK_EXIT_ERROR;
+}
+
+int jk_cli_option(int c, char **argv, const char *cmd, jk_config_t *cfg, const char *help)
+{
+    if (c == 'X') {
+        jk_err_t err;
+        return jk_config_kafka_set(cfg, optarg, &err) ? jk_cli_fail(cmd, &err) : JK_CLI_NEXT;
+    }
+    if (c == 'h') {
+        fputs(help, stdout);
+        return JK_EXIT_OK;
+    }
+    /* getopt leaves optind past the offending word */
+    return jk_cli_usage(cmd, "unknown option, or one without its value: %s",
+                        optind > 0 ? argv[optind - 1] : "?");
+}
+
+int jk_cli_no_operands(const char *cmd, int argc, char **argv)
+{
+    if (optind == argc) return JK_CLI_NEXT;
+    return jk_cli_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
 }
 
 int jk_cli_dispatch(const char *cmd, int argc, char **argv, const jk_subcommand_t *subs, size_t n)

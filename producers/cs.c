@@ -34,6 +34,14 @@ static int check_municipality(const jk_config_t *cfg, const char *code, jk_err_t
     return 0;
 }
 
+static const char cs_enroll_help[] =
+    "usage: jukilog cs enroll --municipality CODE [-X key=value]...\n"
+    "\n"
+    "Creates the key pair of the municipality's CS in $JUKILOG_HOME/keys/cs_CODE.pem\n"
+    "(kept if it exists) and registers its public key on the admin topic, signed by\n"
+    "the admin key. CODE is the 6-digit municipality code with its check digit, of\n"
+    "the prefecture JUKILOG_PREFECTURE. Enrolling again changes nothing.\n";
+
 static int cs_enroll(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -51,22 +59,7 @@ static int cs_enroll(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "X:m:h", opts, NULL)) != -1) {
         if (c == 'm') {
             code = optarg;
-        } else if (c == 'X') {
-            if (jk_config_kafka_set(&cfg, optarg, &err)) {
-                rc = jk_cli_fail(cmd, &err);
-                goto out;
-            }
-        } else if (c == 'h') {
-            printf("usage: jukilog cs enroll --municipality CODE [-X key=value]...\n"
-                   "\n"
-                   "Creates the key pair of the municipality's CS in $JUKILOG_HOME/keys/cs_CODE.pem\n"
-                   "(kept if it exists) and registers its public key on the admin topic, signed by\n"
-                   "the admin key. CODE is the 6-digit municipality code with its check digit, of\n"
-                   "the prefecture JUKILOG_PREFECTURE. Enrolling again changes nothing.\n");
-            rc = JK_EXIT_OK;
-            goto out;
-        } else {
-            rc = jk_cli_usage(cmd, "unknown option");
+        } else if ((rc = jk_cli_option(c, argv, cmd, &cfg, cs_enroll_help)) != JK_CLI_NEXT) {
             goto out;
         }
     }
@@ -167,6 +160,23 @@ static json_t *check_line(const char *buf, size_t len, const jk_change_ctx_t *ct
     return data;
 }
 
+static const char cs_send_help[] =
+    "usage: jukilog cs send --municipality CODE [-X key=value]... FILE|-\n"
+    "\n"
+    "Sends the municipality's change records (JSON Lines: resident_code, my_number,\n"
+    "reason, effective_date, name, name_kana, birth_date, sex, address,\n"
+    "municipality_code, optional notified_at and new_resident_code) to the prefecture\n"
+    "as signed identity.changed events, keyed by resident code. Each line is checked\n"
+    "first (required fields per reason, formats, check digits, municipality_code equal\n"
+    "to CODE, effective date not after the notification date, address in the\n"
+    "prefecture); a line without notified_at is notified now.\n"
+    "Prints one line per input line, in order, once the broker confirmed its batch:\n"
+    "  {\"line\":N,\"status\":\"sent\",\"id\":\"...\"}\n"
+    "  {\"line\":N,\"status\":\"invalid\",\"error\":\"<code>\",\"detail\":\"...\"}\n"
+    "Invalid lines are not sent; exit 1 if any line was invalid. If the broker cannot\n"
+    "be reached, the batch stays in the CS's spool (status \"spooled\", exit 2) and is\n"
+    "sent first by the next run.\n";
+
 static int cs_send(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -188,31 +198,7 @@ static int cs_send(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:m:h", opts, NULL)) != -1) {
         if (c == 'm') code = optarg;
-        else if (c == 'X') {
-            if (jk_config_kafka_set(&cfg, optarg, &err)) {
-                rc = jk_cli_fail(cmd, &err);
-                goto out;
-            }
-        } else if (c == 'h') {
-            printf("usage: jukilog cs send --municipality CODE [-X key=value]... FILE|-\n"
-                   "\n"
-                   "Sends the municipality's change records (JSON Lines: resident_code, my_number,\n"
-                   "reason, effective_date, name, name_kana, birth_date, sex, address,\n"
-                   "municipality_code, optional notified_at and new_resident_code) to the prefecture\n"
-                   "as signed identity.changed events, keyed by resident code. Each line is checked\n"
-                   "first (required fields per reason, formats, check digits, municipality_code equal\n"
-                   "to CODE, effective date not after the notification date, address in the\n"
-                   "prefecture); a line without notified_at is notified now.\n"
-                   "Prints one line per input line, in order, once the broker confirmed its batch:\n"
-                   "  {\"line\":N,\"status\":\"sent\",\"id\":\"...\"}\n"
-                   "  {\"line\":N,\"status\":\"invalid\",\"error\":\"<code>\",\"detail\":\"...\"}\n"
-                   "Invalid lines are not sent; exit 1 if any line was invalid. If the broker cannot\n"
-                   "be reached, the batch stays in the CS's spool (status \"spooled\", exit 2) and is\n"
-                   "sent first by the next run.\n");
-            rc = JK_EXIT_OK;
-            goto out;
-        } else {
-            rc = jk_cli_usage(cmd, "unknown option");
+        else if ((rc = jk_cli_option(c, argv, cmd, &cfg, cs_send_help)) != JK_CLI_NEXT) {
             goto out;
         }
     }
@@ -293,6 +279,14 @@ out:
     return rc;
 }
 
+static const char cs_outcomes_help[] =
+    "usage: jukilog cs outcomes --municipality CODE [--since TIME] [-X key=value]...\n"
+    "\n"
+    "Prints the prefecture's notices to the municipality's CS, as JSON Lines in log\n"
+    "order: every change it rejected (with the code and why) and every move_out it\n"
+    "found superseded by the move_in elsewhere. --since keeps notices appended at or\n"
+    "after TIME (RFC 3339, broker time). Reads the outcomes topic up to its end.\n";
+
 static int cs_outcomes(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -315,22 +309,7 @@ static int cs_outcomes(int argc, char **argv)
                 rc = jk_cli_usage(cmd, "--since \"%s\" is not an RFC 3339 time", optarg);
                 goto out;
             }
-        } else if (c == 'X') {
-            if (jk_config_kafka_set(&cfg, optarg, &err)) {
-                rc = jk_cli_fail(cmd, &err);
-                goto out;
-            }
-        } else if (c == 'h') {
-            printf("usage: jukilog cs outcomes --municipality CODE [--since TIME] [-X key=value]...\n"
-                   "\n"
-                   "Prints the prefecture's notices to the municipality's CS, as JSON Lines in log\n"
-                   "order: every change it rejected (with the code and why) and every move_out it\n"
-                   "found superseded by the move_in elsewhere. --since keeps notices appended at or\n"
-                   "after TIME (RFC 3339, broker time). Reads the outcomes topic up to its end.\n");
-            rc = JK_EXIT_OK;
-            goto out;
-        } else {
-            rc = jk_cli_usage(cmd, "unknown option");
+        } else if ((rc = jk_cli_option(c, argv, cmd, &cfg, cs_outcomes_help)) != JK_CLI_NEXT) {
             goto out;
         }
     }

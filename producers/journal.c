@@ -38,21 +38,18 @@ static int check_spec(json_t *obj, const char *source, jk_err_t *err)
     return rc;
 }
 
-static void append_usage(FILE *out)
-{
-    fprintf(out,
-            "usage: jukilog journal append --as SOURCE --topic NAME [-X key=value]... [FILE|-]\n"
-            "\n"
-            "Appends one signed event per input line (JSON Lines, default stdin):\n"
-            "  {\"type\":\"demo.noted\",\"subject\":\"24727059608\",\"data\":{...}}\n"
-            "subject is optional and is also the Kafka key. NAME is the tenant's topic (identity,\n"
-            "admin, operations, ...). Events are numbered, chained and signed with SOURCE's key\n"
-            "from $JUKILOG_HOME/keys. Every line is checked first: a bad line stops the command,\n"
-            "naming the line and field, and nothing is appended.\n"
-            "Prints {\"line\":N,\"status\":\"sent\",\"id\":...,\"seq\":S} per event once the broker has\n"
-            "confirmed it. If the broker cannot be reached the events stay in the source's spool\n"
-            "and the next `journal append` or `journal flush` of that source sends them first.\n");
-}
+static const char append_usage_text[] =
+    "usage: jukilog journal append --as SOURCE --topic NAME [-X key=value]... [FILE|-]\n"
+    "\n"
+    "Appends one signed event per input line (JSON Lines, default stdin):\n"
+    "  {\"type\":\"demo.noted\",\"subject\":\"24727059608\",\"data\":{...}}\n"
+    "subject is optional and is also the Kafka key. NAME is the tenant's topic (identity,\n"
+    "admin, operations, ...). Events are numbered, chained and signed with SOURCE's key\n"
+    "from $JUKILOG_HOME/keys. Every line is checked first: a bad line stops the command,\n"
+    "naming the line and field, and nothing is appended.\n"
+    "Prints {\"line\":N,\"status\":\"sent\",\"id\":...,\"seq\":S} per event once the broker has\n"
+    "confirmed it. If the broker cannot be reached the events stay in the source's spool\n"
+    "and the next `journal append` or `journal flush` of that source sends them first.\n";
 
 /* Prints the confirmed events of a batch. */
 static void print_batch(const char (*ids)[33], const long *lines, const long long *seqs, size_t n,
@@ -89,17 +86,7 @@ static int journal_append(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "X:a:t:h", opts, NULL)) != -1) {
         if (c == 'a') source = optarg;
         else if (c == 't') topic_name = optarg;
-        else if (c == 'X') {
-            if (jk_config_kafka_set(&cfg, optarg, &err)) {
-                rc = jk_cli_fail(cmd, &err);
-                goto out;
-            }
-        } else if (c == 'h') {
-            append_usage(stdout);
-            rc = JK_EXIT_OK;
-            goto out;
-        } else {
-            rc = jk_cli_usage(cmd, "unknown option");
+        else if ((rc = jk_cli_option(c, argv, cmd, &cfg, append_usage_text)) != JK_CLI_NEXT) {
             goto out;
         }
     }
@@ -204,6 +191,12 @@ out:
     return rc;
 }
 
+static const char journal_flush_help[] =
+    "usage: jukilog journal flush --as SOURCE [-X key=value]...\n"
+    "\n"
+    "Sends the events left in SOURCE's spool (when the broker could not be reached)\n"
+    "and prints {\"source\":...,\"sent\":N}.\n";
+
 static int journal_flush(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -219,20 +212,7 @@ static int journal_flush(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:a:h", opts, NULL)) != -1) {
         if (c == 'a') source = optarg;
-        else if (c == 'X') {
-            if (jk_config_kafka_set(&cfg, optarg, &err)) {
-                rc = jk_cli_fail(cmd, &err);
-                goto done;
-            }
-        } else if (c == 'h') {
-            printf("usage: jukilog journal flush --as SOURCE [-X key=value]...\n"
-                   "\n"
-                   "Sends the events left in SOURCE's spool (when the broker could not be reached)\n"
-                   "and prints {\"source\":...,\"sent\":N}.\n");
-            rc = JK_EXIT_OK;
-            goto done;
-        } else {
-            rc = jk_cli_usage(cmd, "unknown option");
+        else if ((rc = jk_cli_option(c, argv, cmd, &cfg, journal_flush_help)) != JK_CLI_NEXT) {
             goto done;
         }
     }

@@ -15,6 +15,15 @@ int jk_cli_fail(const char *cmd, const jk_err_t *err);
 /* Prints "jukilog <cmd>: <message>" and a hint to use --help; returns JK_EXIT_ERROR. */
 int jk_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The options every command shares, given getopt's result c: -X key=value (added to cfg),
+ * -h/--help (prints help on stdout), and any other (a usage error naming the option; the front
+ * program turns getopt's own messages off). Returns JK_CLI_NEXT when
+ * parsing goes on (c was -X, or is the caller's own), otherwise the exit status to return. */
+#define JK_CLI_NEXT (-1)
+int jk_cli_option(int c, char **argv, const char *cmd, jk_config_t *cfg, const char *help);
+/* JK_CLI_NEXT when no argument is left after the options (optind == argc), else a usage error. */
+int jk_cli_no_operands(const char *cmd, int argc, char **argv);
+
 /* Loads the private key of source from $JUKILOG_HOME/keys/<source file>.pem. */
 EVP_PKEY *jk_cli_source_key(const jk_config_t *cfg, const char *source, jk_err_t *err);
 /* The path of that key file. */
