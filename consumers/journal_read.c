@@ -91,15 +91,7 @@ int cmd_journal_read(int argc, char **argv)
         rc = jk_cli_usage(cmd, "at least one --topic, and no other argument");
         goto out;
     }
-    jk_consumer_t *cons = jk_consumer_open(&cfg, &err);
-    for (int i = 0; cons && i < ntopics; i++) {
-        char t[128];
-        jk_config_topic(&cfg, topics[i], t, sizeof t);
-        if (jk_consumer_assign(cons, t, NULL, 0, &err)) {
-            jk_consumer_close(cons);
-            cons = NULL;
-        }
-    }
+    jk_consumer_t *cons = jk_consumer_open_topics(&cfg, topics, (size_t)ntopics, &err);
     if (!cons) {
         rc = jk_cli_fail(cmd, &err);
         goto out;

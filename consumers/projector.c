@@ -224,13 +224,9 @@ static int notice(struct projector *pj, const jk_record_t *r, const char *type, 
                                  resident_code, data, err);
 }
 
-static void history_row(struct projector *pj, const struct version *v, const char *code)
+/* The record's fields, as the identity and history tables both hold them. */
+static void person_fields(jk_copy_t *cp, const jk_person_t *p)
 {
-    const jk_person_t *p = &v->p;
-    jk_copy_t *cp = &pj->history;
-    jk_copy_text(cp, code);
-    jk_copy_int(cp, p->version);
-    jk_copy_text(cp, p->resident_code);
     jk_copy_text(cp, p->my_number);
     jk_copy_text(cp, p->name);
     jk_copy_text(cp, p->name_kana);
@@ -241,6 +237,16 @@ static void history_row(struct projector *pj, const struct version *v, const cha
     jk_copy_text(cp, p->status == JK_RESIDENT ? "resident" : "removed");
     jk_copy_text(cp, p->reason);
     jk_copy_text(cp, p->effective_date);
+}
+
+static void history_row(struct projector *pj, const struct version *v, const char *code)
+{
+    const jk_person_t *p = &v->p;
+    jk_copy_t *cp = &pj->history;
+    jk_copy_text(cp, code);
+    jk_copy_int(cp, p->version);
+    jk_copy_text(cp, p->resident_code);
+    person_fields(cp, p);
     jk_copy_text(cp, p->event_id);
     jk_copy_text(cp, v->source);
     jk_copy_time(cp, p->broker_ms);
@@ -256,16 +262,7 @@ static void identity_row(void *ctx, const char *key, void *value)
     const jk_person_t *p = &s->p;
     jk_copy_t *cp = &pj->identity;
     jk_copy_text(cp, p->resident_code);
-    jk_copy_text(cp, p->my_number);
-    jk_copy_text(cp, p->name);
-    jk_copy_text(cp, p->name_kana);
-    jk_copy_text(cp, p->birth_date);
-    jk_copy_text(cp, p->sex);
-    jk_copy_text(cp, p->address);
-    jk_copy_text(cp, p->municipality_code);
-    jk_copy_text(cp, p->status == JK_RESIDENT ? "resident" : "removed");
-    jk_copy_text(cp, p->reason);
-    jk_copy_text(cp, p->effective_date);
+    person_fields(cp, p);
     jk_copy_text(cp, p->previous_municipality);
     jk_copy_int(cp, p->version);
     jk_copy_text(cp, p->event_id);
@@ -680,6 +677,9 @@ int cmd_projector(int argc, char **argv)
     }
     pj.cons = jk_consumer_open(&pj.cfg, &err);
     if (!pj.cons) goto fail;
+    /* Live, every event is verified once, when it first arrives; a rebuild reads what was
+     * verified then, and checks each source's chain and its heads. */
+    jk_consumer_verify_heads(pj.cons, rebuild);
     int nparts = jk_consumer_partitions(pj.cons, pj.topic, &err);
     if (nparts < 0) goto fail;
     offsets = malloc((size_t)nparts * sizeof *offsets);

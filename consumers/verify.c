@@ -69,15 +69,7 @@ int cmd_verify(int argc, char **argv)
         for (size_t i = 0; i < sizeof all_topics / sizeof all_topics[0]; i++)
             topics[ntopics++] = all_topics[i];
 
-    jk_consumer_t *cons = jk_consumer_open(&cfg, &err);
-    for (int i = 0; cons && i < ntopics; i++) {
-        char t[128];
-        jk_config_topic(&cfg, topics[i], t, sizeof t);
-        if (jk_consumer_assign(cons, t, NULL, 0, &err)) {
-            jk_consumer_close(cons);
-            cons = NULL;
-        }
-    }
+    jk_consumer_t *cons = jk_consumer_open_topics(&cfg, topics, (size_t)ntopics, &err);
     if (!cons) {
         rc = jk_cli_fail(cmd, &err);
         goto out;

@@ -22,6 +22,7 @@
 
 #include "jukilog/kafka.h"
 #include "jukilog/keys.h"
+#include "jukilog/strmap.h"
 
 #define PART_BUF 512 /* messages buffered per partition */
 
@@ -36,6 +37,7 @@ struct part {
     int at_eof;      /* read up to the partition's end, nothing buffered since */
     jk_record_t rec; /* the head message, checked (when `checked`) */
     int checked;
+    int verified; /* rec's signature has been checked (not only its form and hash) */
 };
 
 struct jk_consumer {
@@ -54,6 +56,8 @@ struct jk_consumer {
     int64_t admin_next;
     int64_t admin_read_ms; /* wall time when the admin topic was last read to its end */
     int64_t clock_ms;      /* the log clock: largest broker time returned so far */
+    int heads_only;        /* jk_consumer_verify_heads */
+    int verifying;         /* the poll under way checks every signature */
 };
 
 static const char *const consumer_defaults[] = {
@@ -63,6 +67,10 @@ static const char *const consumer_defaults[] = {
     "enable.auto.offset.store", "false",
     "enable.partition.eof", "true",
     "fetch.wait.max.ms", "100",
+    /* With a queue per partition, the prefetch limit applies to each partition (64 MB by
+     * default): a few MB each keeps a consumer's memory flat however long the log. */
+    "queued.max.messages.kbytes", "4096",
+    "fetch.max.bytes", "4194304",
     NULL,
 };
 
@@ -150,6 +158,7 @@ jk_consumer_t *jk_consumer_open(const jk_config_t *cfg, jk_err_t *err)
         return NULL;
     }
     c->cfg = cfg;
+    c->verifying = 1;
     c->chain = jk_chain_new();
     if (!c->chain || load_anchor(c, err)) goto fail;
     c->keys = jk_keyreg_new(c->anchor);
@@ -206,6 +215,21 @@ void jk_consumer_close(jk_consumer_t *c)
 void jk_consumer_set_clock(jk_consumer_t *c, int64_t log_ms)
 {
     c->clock_ms = log_ms;
+}
+
+jk_consumer_t *jk_consumer_open_topics(const jk_config_t *cfg, const char *const *names, size_t n,
+                                       jk_err_t *err)
+{
+    jk_consumer_t *c = jk_consumer_open(cfg, err);
+    for (size_t i = 0; c && i < n; i++) {
+        char topic[128];
+        jk_config_topic(cfg, names[i], topic, sizeof topic);
+        if (jk_consumer_assign(c, topic, NULL, 0, err)) {
+            jk_consumer_close(c);
+            c = NULL;
+        }
+    }
+    return c;
 }
 
 int jk_consumer_partitions(jk_consumer_t *c, const char *topic, jk_err_t *err)
@@ -267,8 +291,24 @@ int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offse
     return rc;
 }
 
-/* Turns one message into a record: parsed, hashed, its signature checked against the key its
- * source had at the message's broker time. */
+/* Checks a record's signature against the key its source had at the record's broker time. */
+static int verify_record(jk_consumer_t *c, jk_record_t *r)
+{
+    if (jk_keyreg_lookup(c->keys, r->ev->source, r->broker_ms) == NULL &&
+        r->broker_ms >= c->admin_read_ms - 1000) {
+        /* A key registered since the admin topic was last read: read it again. */
+        jk_err_t e2;
+        admin_catch_up(c, &e2);
+    }
+    jk_err_t why;
+    if (jk_keyreg_verify(c->keys, r->ev, r->broker_ms, &why) == 0) return 0;
+    r->status = JK_REC_BAD_SIGNATURE;
+    snprintf(r->error, sizeof r->error, "%s", why.msg);
+    return -1;
+}
+
+/* Turns one message into a record: parsed, hashed, and (unless only chain heads are verified)
+ * its signature checked against the key its source had at the message's broker time. */
 static void check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_record_t *r)
 {
     memset(r, 0, sizeof *r);
@@ -284,18 +324,8 @@ static void check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_reco
         snprintf(r->error, sizeof r->error, "%s", why.msg);
         return;
     }
-    if (jk_keyreg_lookup(c->keys, r->ev->source, r->broker_ms) == NULL &&
-        r->broker_ms >= c->admin_read_ms - 1000) {
-        /* A key registered since the admin topic was last read: read it again. */
-        jk_err_t e2;
-        admin_catch_up(c, &e2);
-    }
-    if (jk_keyreg_verify(c->keys, r->ev, r->broker_ms, &why)) {
-        r->status = JK_REC_BAD_SIGNATURE;
-        snprintf(r->error, sizeof r->error, "%s", why.msg);
-        return;
-    }
     r->status = JK_REC_OK;
+    if (c->verifying) verify_record(c, r);
 }
 
 /* A checked record may be taken when it is its source's next event, or one already linked (a
@@ -360,7 +390,7 @@ static int head_before(const struct part *a, size_t ia, const struct part *b, si
     return ia < ib;
 }
 
-int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms, jk_err_t *err)
+static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms, jk_err_t *err)
 {
     jk_batch_clear(b);
     if (b->cap < max) {
@@ -394,6 +424,7 @@ int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
             if (!p->checked) {
                 check_message(c, p->buf[p->head], &p->rec);
                 p->checked = 1;
+                p->verified = c->verifying;
             }
             if (is_ready(c, &p->rec)) {
                 if (!ready || head_before(p, i, ready, ready_i)) ready = p, ready_i = i;
@@ -404,6 +435,14 @@ int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
         /* A partition with nothing buffered and not at its end may hold an earlier event: wait
          * for it. Otherwise take the earliest head that is its source's next event; when none
          * is (a gap in a chain, or partitions waiting on each other), the earliest head. */
+        /* Verifying only chain heads, a held-back head is verified when it is the earliest:
+         * a forged one is then refused in its place in time, as a live consumer refuses it,
+         * instead of being held for a predecessor that will never come. */
+        if (!blocked && any && !any->verified && (!ready || head_before(any, any_i, ready, ready_i))) {
+            verify_record(c, &any->rec);
+            any->verified = 1;
+            continue;
+        }
         struct part *take = blocked ? NULL : ready ? ready : any;
         if (!take) {
             int64_t left = deadline - jk_now_ms();
@@ -414,10 +453,13 @@ int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
         rd_kafka_message_t *m = take->buf[take->head++];
         take->next = m->offset + 1;
         take->checked = 0;
-        b->recs[b->n] = take->rec;
-        if (take->rec.broker_ms > c->clock_ms) c->clock_ms = take->rec.broker_ms;
-        b->recs[b->n].log_ms = c->clock_ms;
-        if (link_record(c, &b->recs[b->n]) == 0) {
+        jk_record_t *r = &b->recs[b->n];
+        *r = take->rec;
+        if (r->broker_ms > c->clock_ms) c->clock_ms = r->broker_ms;
+        r->log_ms = c->clock_ms;
+        /* A duplicate is dropped only once its signature is known to hold: a forged copy of
+         * an old seq is refused, not dropped. */
+        if (link_record(c, r) == 0 || (!take->verified && verify_record(c, r) != 0)) {
             b->n++;
         } else {
             jk_envelope_free(b->recs[b->n].ev);
@@ -426,6 +468,166 @@ int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
         rd_kafka_message_destroy(m);
     }
     return 0;
+}
+
+/* Where a batch started: enough to read it again. */
+struct snapshot {
+    jk_chain_summary_t *heads; /* source names owned */
+    size_t n, cap;
+    int64_t waiting;
+    int64_t *next;
+    int64_t clock_ms;
+};
+
+static void snap_head(void *ctx, const jk_chain_summary_t *cs)
+{
+    struct snapshot *sn = ctx;
+    sn->waiting += cs->waiting;
+    if (sn->n == sn->cap) {
+        size_t cap = sn->cap ? sn->cap * 2 : 32;
+        jk_chain_summary_t *nh = realloc(sn->heads, cap * sizeof *nh);
+        if (!nh) {
+            sn->waiting = -1; /* cannot rewind: verify everything */
+            return;
+        }
+        sn->heads = nh;
+        sn->cap = cap;
+    }
+    jk_chain_summary_t *h = &sn->heads[sn->n];
+    *h = *cs;
+    h->source = strdup(cs->source);
+    char *head = malloc(65);
+    if (!h->source || !head) {
+        free((char *)h->source);
+        free(head);
+        sn->waiting = -1;
+        return;
+    }
+    memcpy(head, cs->head, 65);
+    h->head = head;
+    sn->n++;
+}
+
+static void snap_free(struct snapshot *sn)
+{
+    for (size_t i = 0; i < sn->n; i++) {
+        free((char *)sn->heads[i].source);
+        free((char *)sn->heads[i].head);
+    }
+    free(sn->heads);
+    free(sn->next);
+}
+
+/* Puts the consumer back where the snapshot was taken: chain, clock, partition positions. */
+static int rewind_to(jk_consumer_t *c, const struct snapshot *sn, jk_err_t *err)
+{
+    jk_chain_t *fresh = jk_chain_new();
+    if (!fresh) return jk_err_set(err, "out of memory");
+    for (size_t i = 0; i < sn->n; i++)
+        jk_chain_restore(fresh, sn->heads[i].source, sn->heads[i].linked, sn->heads[i].head);
+    jk_chain_free(c->chain);
+    c->chain = fresh;
+    c->clock_ms = sn->clock_ms;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)c->nparts);
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct part *p = c->parts[i];
+        for (size_t k = p->head; k < p->len; k++) rd_kafka_message_destroy(p->buf[k]);
+        if (p->checked) jk_envelope_free(p->rec.ev);
+        p->head = p->len = 0;
+        p->checked = 0;
+        p->at_eof = 0;
+        p->next = sn->next[i];
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->next;
+    }
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 10000);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        jk_err_set(err, "cannot seek back to read a batch again: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return -1;
+    }
+    return 0;
+}
+
+struct succ {
+    int64_t seq;
+    char prev[65];
+    int authentic;
+};
+
+static void free_succ(void *ctx, const char *key, void *value)
+{
+    (void)ctx;
+    (void)key;
+    free(value);
+}
+
+/* Walks the batch backwards: a source's last event in it is verified; an earlier one is
+ * authentic when the next event of its source is, follows it by one seq and carries its hash
+ * as prev; otherwise it is verified by itself. Returns 0 when every event is authentic. */
+static int verify_heads(jk_consumer_t *c, jk_batch_t *b, jk_err_t *err)
+{
+    jk_strmap_t *next = jk_strmap_new();
+    if (!next) return jk_err_set(err, "out of memory");
+    int bad = 0;
+    for (size_t i = b->n; i-- > 0;) {
+        jk_record_t *r = &b->recs[i];
+        /* Records already refused are where a live consumer would have them; they are on no
+         * chain. */
+        if (r->status == JK_REC_INVALID || r->status == JK_REC_BAD_SIGNATURE) continue;
+        struct succ *sc = jk_strmap_get(next, r->ev->source);
+        int authentic = sc && sc->authentic && sc->seq == r->ev->seq + 1 &&
+                        strcmp(sc->prev, r->hash) == 0;
+        if (!authentic) authentic = verify_record(c, r) == 0;
+        if (!authentic) bad = 1;
+        if (!sc && (sc = malloc(sizeof *sc)) != NULL && jk_strmap_put(next, r->ev->source, sc)) {
+            free(sc);
+            sc = NULL;
+        }
+        if (!sc) {
+            bad = 1; /* out of memory: have the batch read again, verifying everything */
+            continue;
+        }
+        sc->seq = r->ev->seq;
+        memcpy(sc->prev, r->ev->prev, sizeof sc->prev);
+        sc->authentic = authentic;
+    }
+    jk_strmap_foreach(next, free_succ, NULL);
+    jk_strmap_free(next);
+    return bad;
+}
+
+int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms, jk_err_t *err)
+{
+    struct snapshot sn;
+    memset(&sn, 0, sizeof sn);
+    int cheap = c->heads_only;
+    if (cheap) {
+        jk_chain_foreach(c->chain, snap_head, &sn);
+        sn.next = malloc((c->nparts + 1) * sizeof *sn.next);
+        /* Events waiting for a predecessor cannot be put back as they were: verify all. */
+        if (sn.waiting != 0 || !sn.next) cheap = 0;
+        for (size_t i = 0; cheap && i < c->nparts; i++) sn.next[i] = c->parts[i]->next;
+        sn.clock_ms = c->clock_ms;
+    }
+    c->verifying = !cheap;
+    int rc = poll_once(c, b, max, timeout_ms, err);
+    if (rc == 0 && cheap && verify_heads(c, b, err)) {
+        /* Something in this batch is not what its source signed: read it again, verifying
+         * every signature, so that it is refused exactly as a live consumer refuses it. */
+        jk_batch_clear(b);
+        c->verifying = 1;
+        rc = rewind_to(c, &sn, err);
+        if (rc == 0) rc = poll_once(c, b, max, timeout_ms, err);
+    }
+    c->verifying = 1;
+    snap_free(&sn);
+    return rc;
+}
+
+void jk_consumer_verify_heads(jk_consumer_t *c, int on)
+{
+    c->heads_only = on;
 }
 
 int jk_consumer_caught_up(const jk_consumer_t *c)

@@ -321,13 +321,13 @@ static int cs_outcomes(int argc, char **argv)
         rc = jk_cli_fail(cmd, &err);
         goto out;
     }
-    char topic[128], source[32], projector[64];
-    jk_config_topic(&cfg, "outcomes", topic, sizeof topic);
+    char source[32], projector[64];
     snprintf(source, sizeof source, "cs:%s", code);
     snprintf(projector, sizeof projector, "projector:%s", cfg.prefecture);
-    jk_consumer_t *cons = jk_consumer_open(&cfg, &err);
+    static const char *const outcomes[] = {"outcomes"};
+    jk_consumer_t *cons = jk_consumer_open_topics(&cfg, outcomes, 1, &err);
     jk_strmap_t *seen = jk_strmap_new();
-    if (!cons || !seen || jk_consumer_assign(cons, topic, NULL, 0, &err)) {
+    if (!cons || !seen) {
         if (!seen) jk_err_set(&err, "out of memory");
         jk_consumer_close(cons);
         jk_strmap_free(seen);

@@ -56,11 +56,24 @@ typedef struct jk_consumer jk_consumer_t;
 jk_consumer_t *jk_consumer_open(const jk_config_t *cfg, jk_err_t *err);
 void jk_consumer_close(jk_consumer_t *c);
 
+/* Opens a consumer and assigns every partition of each of the tenant's topics named (short
+ * names: "identity", "admin", ...) from the beginning. */
+jk_consumer_t *jk_consumer_open_topics(const jk_config_t *cfg, const char *const *names, size_t n,
+                                       jk_err_t *err);
+
 /* Assigns every partition of topic (full name). offsets[i] is where partition i starts
  * (JK_OFFSET_BEGINNING allowed); offsets NULL means all from the beginning. n_offsets must
  * equal the partition count when offsets is given. Can be called for several topics. */
 int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets,
                        int n_offsets, jk_err_t *err);
+
+/* Verifies only chain heads (for rebuilds and replays, DESIGN.md "Verification cost"): each batch
+ * checks the signature of each source's last event in it, and every earlier event of the batch
+ * that the hash chain binds to an authentic successor is authentic too. If any event of a batch
+ * is not, the batch is read again with every signature checked, so the records are exactly those
+ * of a consumer that checks every signature. Off by default: live consumers check every event
+ * once, when it first arrives. */
+void jk_consumer_verify_heads(jk_consumer_t *c, int on);
 
 /* Sets the log clock (for a consumer resuming where a stored position left off). */
 void jk_consumer_set_clock(jk_consumer_t *c, int64_t log_ms);

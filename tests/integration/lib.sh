@@ -12,6 +12,7 @@ export JUKILOG_NAMESPACE="t$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export JUKILOG_HOME
 JUKILOG_HOME="$(mktemp -d /tmp/jukilog-test.XXXXXX)"
 T="$JUKILOG_HOME" # scratch files go here too
+JK_ZERO_HASH=0000000000000000000000000000000000000000000000000000000000000000
 
 jk() { "$JUKILOG" "$@"; }
 

@@ -74,10 +74,21 @@ step "events the CS checks would have caught, appended straight to the log as cs
 } | jq -c '{type: "identity.changed", subject: .resident_code, data: .}' >"$T/raw.jsonl"
 jk journal append --as cs:$A --topic identity "$T/raw.jsonl" >/dev/null
 # bad_signature: signed with 下関市's key in the name of 山口市
-mkdir -p "$T/forger/keys"
+mkdir -p "$T/forger/keys" "$T/forger/state"
 cp "$JUKILOG_HOME/keys/cs_$B.pem" "$T/forger/keys/cs_$A.pem"
 chg "$P7" move_in 2026-04-26 | jq -c '{type: "identity.changed", subject: .resident_code, data: .}' |
     JUKILOG_HOME="$T/forger" jk journal append --as cs:$A --topic identity - >/dev/null
+
+# Two more forgeries: one that takes the CS's next seq and chains to its real head (a rebuild that
+# verifies only chain heads must notice and read the batch again), and one far ahead of the chain
+# (held back for a predecessor that never comes, unless verified first).
+read -r linked head < <(jk verify --topic identity | jq -r --arg s cs:$A 'select(.source == $s) | "\(.linked) \(.head)"')
+for fake in "$linked $head" "999 $JK_ZERO_HASH"; do
+    read -r seq prev <<<"$fake"
+    jq -nc --arg s "cs:$A" --argjson q "$seq" --arg p "$prev" '{source: $s, seq: $q, prev: $p}' >"$T/forger/state/cs_$A.state"
+    chg "$P7" move_in 2026-04-27 | jq -c '{type: "identity.changed", subject: .resident_code, data: .}' |
+        JUKILOG_HOME="$T/forger" jk journal append --as cs:$A --topic identity - >/dev/null
+done
 
 step "a move $A -> $B arriving as move_in first (move_out superseded), $A -> $C as move_out first"
 P1B=$(jq -c --arg m $B '.municipality_code = $m | .address = "山口県下関市竹崎町2番2号"' <<<"$P1N")
@@ -88,13 +99,13 @@ chg "$P1B" move_in 2026-05-01 | jk cs send --municipality $B - >/dev/null
 
 step "projector"
 assert_status 0 jk projector --until-caught-up
-assert_eq "$(jq -c '[.events, .applied, .superseded, .rejected, .duplicates]' <<<"$OUT")" "[28,18,1,9,0]" "summary"
+assert_eq "$(jq -c '[.events, .applied, .superseded, .rejected, .duplicates]' <<<"$OUT")" "[30,18,1,11,0]" "summary"
 S="${JUKILOG_NAMESPACE}_35"
 assert_eq "$(psql_q "SELECT resident_code, municipality_code, status, reason, version, previous_municipality FROM $S.identity ORDER BY 1" | tr '\n' ' ')" \
     "$(rcode 1000000001)|$B|resident|move_in|4|$A $(rcode 1000000002)|$C|resident|move_in|4| $(rcode 1000000003)|$A|removed|nationality_lost|3| $(rcode 1000000005)|$A|removed|death|2| $(rcode 1000000006)|$A|removed|disappearance|2| $P4N_CODE|$A|removed|ex_officio_removal|3| " \
     "identity rows"
 assert_eq "$(psql_q "SELECT code, count(*) FROM $S.rejections GROUP BY code ORDER BY code" | tr '\n' ' ')" \
-    "already_resident|1 bad_signature|1 code_exists|1 field_not_changeable|1 future_date|1 invalid_format|1 not_resident_here|1 unknown_resident|1 wrong_municipality|1 " \
+    "already_resident|1 bad_signature|3 code_exists|1 field_not_changeable|1 future_date|1 invalid_format|1 not_resident_here|1 unknown_resident|1 wrong_municipality|1 " \
     "rejections by code"
 assert_eq "$(psql_q "SELECT count(*) FROM $S.history")" 18 "history versions"
 assert_eq "$(psql_q "SELECT string_agg(version::text || ':' || version_code, ',' ORDER BY version) FROM $S.history WHERE resident_code = '$P4N_CODE'")" \
@@ -106,7 +117,7 @@ assert_eq "$(psql_q "SELECT outcome || ' ' || reason FROM $S.events WHERE outcom
 step "notices back to each CS"
 assert_status 0 jk cs outcomes --municipality $A
 assert_eq "$(jq -r '[.outcome, (.code // "-")] | join(" ")' <<<"$OUT" | sort | tr '\n' ',')" \
-    "rejected already_resident,rejected bad_signature,rejected code_exists,rejected field_not_changeable,rejected future_date,rejected invalid_format,rejected unknown_resident,rejected wrong_municipality,superseded -," \
+    "rejected already_resident,rejected bad_signature,rejected bad_signature,rejected bad_signature,rejected code_exists,rejected field_not_changeable,rejected future_date,rejected invalid_format,rejected unknown_resident,rejected wrong_municipality,superseded -," \
     "notices to $A"
 assert_status 0 jk cs outcomes --municipality $C
 assert_eq "$(jq -r '.code' <<<"$OUT")" "not_resident_here" "notice to $C"
@@ -118,8 +129,12 @@ jk identity export >"$T/export.jsonl"
 assert_eq "$(wc -l <"$T/export.jsonl")" 6 "exported persons"
 # --verify reports the forged event (exit 1) and finds every chain whole.
 assert_status 1 jk replay --verify --out "$T/replay.jsonl"
-assert_eq "$(tail -n 1 <<<"$ERR")" "replay: 1 events with bad signatures" "verify report"
-assert_contains "$ERR" "replay: 28 events, 6 persons, 18 applied, 1 superseded, 9 rejected" "replay summary"
+assert_eq "$(tail -n 1 <<<"$ERR")" "replay: 3 events with bad signatures" "verify report"
+assert_contains "$ERR" "replay: 30 events, 6 persons, 18 applied, 1 superseded, 11 rejected" "replay summary"
+# without --verify only chain heads are verified, with the same result
+jk replay --out "$T/replay-heads.jsonl" 2>"$T/heads.err"
+assert_contains "$(cat "$T/heads.err")" "replay: 30 events, 6 persons, 18 applied, 1 superseded, 11 rejected" "heads-only replay"
+cmp "$T/replay.jsonl" "$T/replay-heads.jsonl" || fail "heads-only replay differs"
 cmp "$T/export.jsonl" "$T/replay.jsonl" || fail "replay differs from the identity table"
 psql_q "SELECT DISTINCT to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM $S.history ORDER BY 1" >"$T/times"
 [ "$(wc -l <"$T/times")" -ge 2 ] || fail "accepted changes at fewer than 2 broker times"
@@ -145,7 +160,7 @@ dump_tables >"$T/live.dump"
 assert_status 0 jk projector --rebuild --until-caught-up
 dump_tables >"$T/rebuilt.dump"
 cmp "$T/live.dump" "$T/rebuilt.dump" || fail "rebuilt tables differ from the live ones"
-assert_eq "$(wc -l <"$T/live.dump")" 53 "rows dumped (6 + 18 + 28 + 1)"
+assert_eq "$(wc -l <"$T/live.dump")" 55 "rows dumped (6 + 18 + 30 + 1)"
 
 step "relay: every accepted change once"
 assert_status 0 jk relay --until-caught-up
