@@ -27,20 +27,23 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: jukilog <command> [options]\n"
-            "\n"
-            "jukilog is the prefecture server of the resident registry network as an event-sourced\n"
-            "system: every change and every use is a signed event on Kafka.\n"
-            "\n"
-            "commands:\n");
+    fprintf(
+        out,
+        "usage: jukilog <command> [options]\n"
+        "\n"
+        "jukilog is the prefecture server of the resident registry network as an event-sourced\n"
+        "system: every change and every use is a signed event on Kafka.\n"
+        "\n"
+        "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out,
-            "\n"
-            "Every command takes --help. Environment: JUKILOG_BROKERS (127.0.0.1:9092), JUKILOG_PG\n"
-            "(the local cluster), JUKILOG_HOME (./var), JUKILOG_PREFECTURE (35), JUKILOG_NAMESPACE (jk).\n"
-            "Exit status: 0 success, 1 some input rejected (and reported), 2 usage or system error.\n");
+    fprintf(
+        out,
+        "\n"
+        "Every command takes --help. Environment: JUKILOG_BROKERS (127.0.0.1:9092), JUKILOG_PG\n"
+        "(the local cluster), JUKILOG_HOME (./var), JUKILOG_PREFECTURE (35), JUKILOG_NAMESPACE "
+        "(jk).\n"
+        "Exit status: 0 success, 1 some input rejected (and reported), 2 usage or system error.\n");
 }
 
 int main(int argc, char **argv)

@@ -24,8 +24,8 @@ static int export(const jk_config_t *cfg, const char *asof, FILE *out, jk_err_t 
                  "AND (valid_to IS NULL OR valid_to > $1::timestamptz) ORDER BY version_code",
                  cols, schema);
     else
-        snprintf(sql, sizeof sql, "SELECT resident_code, %s FROM %s.identity ORDER BY resident_code",
-                 cols, schema);
+        snprintf(sql, sizeof sql,
+                 "SELECT resident_code, %s FROM %s.identity ORDER BY resident_code", cols, schema);
     /* A cursor keeps memory flat however large the file. */
     int rc = jk_pg_exec(db, "BEGIN", err);
     if (rc == 0) {
@@ -98,11 +98,12 @@ static int identity_export(int argc, char **argv)
         } else if (c == 'o') {
             outpath = optarg;
         } else if (c == 'h') {
-            printf("usage: jukilog identity export [--as-of TIME] [--out FILE]\n"
-                   "\n"
-                   "Prints the projector's identity file from PostgreSQL in the format of `jukilog\n"
-                   "replay`: now, or as it stood at broker time TIME (from the history's valid_from\n"
-                   "and valid_to). One JSON line per person, sorted by resident_code.\n");
+            printf(
+                "usage: jukilog identity export [--as-of TIME] [--out FILE]\n"
+                "\n"
+                "Prints the projector's identity file from PostgreSQL in the format of `jukilog\n"
+                "replay`: now, or as it stood at broker time TIME (from the history's valid_from\n"
+                "and valid_to). One JSON line per person, sorted by resident_code.\n");
             rc = JK_EXIT_OK;
             goto out;
         } else {

@@ -21,10 +21,14 @@ static void on_signal(int sig)
 static const char *status_name(jk_record_status_t s)
 {
     switch (s) {
-    case JK_REC_OK: return "ok";
-    case JK_REC_INVALID: return "invalid";
-    case JK_REC_BAD_SIGNATURE: return "bad_signature";
-    case JK_REC_FORK: return "fork";
+    case JK_REC_OK:
+        return "ok";
+    case JK_REC_INVALID:
+        return "invalid";
+    case JK_REC_BAD_SIGNATURE:
+        return "bad_signature";
+    case JK_REC_FORK:
+        return "fork";
     }
     return "?";
 }
@@ -105,7 +109,8 @@ int cmd_journal_read(int argc, char **argv)
             rc = jk_cli_fail(cmd, &err);
             break;
         }
-        for (size_t i = 0; i < b.n; i++) print_record(&b.recs[i]);
+        for (size_t i = 0; i < b.n; i++)
+            print_record(&b.recs[i]);
         fflush(stdout);
     }
     jk_batch_free(&b);
@@ -119,13 +124,14 @@ int cmd_journal_check(int argc, char **argv)
 {
     const char *cmd = "journal check";
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: jukilog journal check [FILE|-]\n"
-               "\n"
-               "Checks a file of events, one per line (the wire form, as in the \"event\" field of\n"
-               "`journal read`): each must be a well-formed envelope, signed by the key its source\n"
-               "has registered now on the admin topic. Prints {\"line\":N,\"status\":\"ok\",...}\n"
-               "per event. A malformed envelope stops it with the line and field (exit 2); a\n"
-               "signature that does not hold is reported and gives exit 1.\n");
+        printf(
+            "usage: jukilog journal check [FILE|-]\n"
+            "\n"
+            "Checks a file of events, one per line (the wire form, as in the \"event\" field of\n"
+            "`journal read`): each must be a well-formed envelope, signed by the key its source\n"
+            "has registered now on the admin topic. Prints {\"line\":N,\"status\":\"ok\",...}\n"
+            "per event. A malformed envelope stops it with the line and field (exit 2); a\n"
+            "signature that does not hold is reported and gives exit 1.\n");
         return JK_EXIT_OK;
     }
     if (argc > 2) return jk_cli_usage(cmd, "one input file at most");
@@ -147,7 +153,8 @@ int cmd_journal_check(int argc, char **argv)
     long lineno = 0;
     while (cons && rc != JK_EXIT_ERROR && (len = getline(&buf, &cap, in)) >= 0) {
         lineno++;
-        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) len--;
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+            len--;
         jk_envelope_t *ev = jk_envelope_parse(buf, (size_t)len, &err);
         if (!ev) {
             jk_err_wrap(&err, "%s line %ld", file, lineno);

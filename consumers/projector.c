@@ -89,7 +89,8 @@ static void reset_batch(struct projector *pj)
 {
     jk_strmap_foreach(pj->slots, free_slot, NULL);
     jk_strmap_clear(pj->slots);
-    for (size_t i = 0; i < pj->nversions; i++) jk_person_free(&pj->versions[i].p);
+    for (size_t i = 0; i < pj->nversions; i++)
+        jk_person_free(&pj->versions[i].p);
     pj->nversions = 0;
     pj->nrenames = 0;
 }
@@ -132,7 +133,8 @@ static int load_states(struct projector *pj, const char *const *codes, size_t n,
         p->status = strcmp(PQgetvalue(r, i, 8), "resident") == 0 ? JK_RESIDENT : JK_REMOVED;
         snprintf(p->reason, sizeof p->reason, "%s", PQgetvalue(r, i, 9));
         snprintf(p->effective_date, sizeof p->effective_date, "%s", PQgetvalue(r, i, 10));
-        snprintf(p->previous_municipality, sizeof p->previous_municipality, "%s", PQgetvalue(r, i, 11));
+        snprintf(p->previous_municipality, sizeof p->previous_municipality, "%s",
+                 PQgetvalue(r, i, 11));
         p->version = atoll(PQgetvalue(r, i, 12));
         snprintf(p->event_id, sizeof p->event_id, "%s", PQgetvalue(r, i, 13));
         p->broker_ms = atoll(PQgetvalue(r, i, 14));
@@ -162,7 +164,8 @@ static jk_strmap_t *processed_ids(struct projector *pj, const char *const *ids, 
         jk_strmap_free(seen);
         return NULL;
     }
-    for (int i = 0; i < PQntuples(r); i++) jk_strmap_put(seen, PQgetvalue(r, i, 0), seen);
+    for (int i = 0; i < PQntuples(r); i++)
+        jk_strmap_put(seen, PQgetvalue(r, i, 0), seen);
     PQclear(r);
     return seen;
 }
@@ -215,10 +218,10 @@ static int notice(struct projector *pj, const jk_record_t *r, const char *type, 
     id[32] = '\0';
     jk_time_format(r->broker_ms, t);
     const char *municipality = strncmp(r->ev->source, "cs:", 3) == 0 ? r->ev->source + 3 : "";
-    json_t *data = json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s, s:s}", "event_id", r->ev->id,
-                             "source", r->ev->source, "seq", (json_int_t)r->ev->seq,
-                             "resident_code", resident_code, "reason", reason, "code", code,
-                             "detail", detail, "broker_time", t);
+    json_t *data =
+        json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s, s:s}", "event_id", r->ev->id, "source",
+                  r->ev->source, "seq", (json_int_t)r->ev->seq, "resident_code", resident_code,
+                  "reason", reason, "code", code, "detail", detail, "broker_time", t);
     if (!data) return jk_err_set(err, "out of memory");
     return jk_producer_append_id(pj->notices, id, pj->outcomes_topic, municipality, type,
                                  resident_code, data, err);
@@ -329,7 +332,8 @@ static int apply_one(struct projector *pj, const jk_record_t *r, jk_err_t *err)
     if (out.outcome == JK_REJECTED) {
         pj->rejected++;
         event_row(pj, r, id, ch.resident_code, reason, "rejected", out.code, out.detail);
-        rc = notice(pj, r, "identity.rejected", out.code, ch.resident_code, reason, out.detail, err);
+        rc =
+            notice(pj, r, "identity.rejected", out.code, ch.resident_code, reason, out.detail, err);
     } else if (out.outcome == JK_SUPERSEDED) {
         pj->superseded++;
         event_row(pj, r, id, ch.resident_code, reason, "superseded", NULL, out.detail);
@@ -344,8 +348,10 @@ static int apply_one(struct projector *pj, const jk_record_t *r, jk_err_t *err)
             if (pj->nrenames == pj->cap_renames) {
                 size_t cap = pj->cap_renames ? pj->cap_renames * 2 : 16;
                 void *nr = realloc(pj->renames, cap * sizeof *pj->renames);
-                if (!nr) rc = jk_err_set(err, "out of memory");
-                else pj->renames = nr, pj->cap_renames = cap;
+                if (!nr)
+                    rc = jk_err_set(err, "out of memory");
+                else
+                    pj->renames = nr, pj->cap_renames = cap;
             }
             if (rc == 0) {
                 memcpy(pj->renames[pj->nrenames][0], ch.resident_code, 12);
@@ -362,8 +368,10 @@ static int apply_one(struct projector *pj, const jk_record_t *r, jk_err_t *err)
         if (pj->nversions == pj->cap_versions) {
             size_t cap = pj->cap_versions ? pj->cap_versions * 2 : 1024;
             void *nv = realloc(pj->versions, cap * sizeof *pj->versions);
-            if (!nv) rc = jk_err_set(err, "out of memory");
-            else pj->versions = nv, pj->cap_versions = cap;
+            if (!nv)
+                rc = jk_err_set(err, "out of memory");
+            else
+                pj->versions = nv, pj->cap_versions = cap;
         }
         if (rc == 0) {
             struct version *v = &pj->versions[pj->nversions];
@@ -400,13 +408,15 @@ static int store_offsets(struct projector *pj, jk_err_t *err)
              "CREATE TEMP TABLE IF NOT EXISTS offsets_batch (LIKE %s.consumer_offsets) "
              "ON COMMIT DELETE ROWS",
              pj->schema);
-    int rc = jk_pg_exec(pj->db, sql, err) || jk_pg_copy(pj->db, "COPY offsets_batch FROM STDIN", &cp, err);
+    int rc = jk_pg_exec(pj->db, sql, err) ||
+             jk_pg_copy(pj->db, "COPY offsets_batch FROM STDIN", &cp, err);
     jk_copy_free(&cp);
     if (rc) return -1;
-    snprintf(sql, sizeof sql,
-             "INSERT INTO %s.consumer_offsets SELECT * FROM offsets_batch "
-             "ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-             pj->schema);
+    snprintf(
+        sql, sizeof sql,
+        "INSERT INTO %s.consumer_offsets SELECT * FROM offsets_batch "
+        "ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+        pj->schema);
     return jk_pg_exec(pj->db, sql, err);
 }
 
@@ -426,10 +436,12 @@ static int store_chains(struct projector *pj, jk_err_t *err)
     jk_copy_t cp = {0};
     jk_chain_foreach(jk_consumer_chain(pj->cons), chain_row, &cp);
     char sql[512];
-    snprintf(sql, sizeof sql,
-             "CREATE TEMP TABLE IF NOT EXISTS chains_batch (LIKE %s.chain_heads) ON COMMIT DELETE ROWS",
-             pj->schema);
-    int rc = jk_pg_exec(pj->db, sql, err) || jk_pg_copy(pj->db, "COPY chains_batch FROM STDIN", &cp, err);
+    snprintf(
+        sql, sizeof sql,
+        "CREATE TEMP TABLE IF NOT EXISTS chains_batch (LIKE %s.chain_heads) ON COMMIT DELETE ROWS",
+        pj->schema);
+    int rc = jk_pg_exec(pj->db, sql, err) ||
+             jk_pg_copy(pj->db, "COPY chains_batch FROM STDIN", &cp, err);
     jk_copy_free(&cp);
     if (rc) return -1;
     snprintf(sql, sizeof sql,
@@ -443,7 +455,8 @@ static int restore_chains(struct projector *pj, jk_err_t *err)
 {
     char sql[256];
     snprintf(sql, sizeof sql,
-             "SELECT source, linked, head FROM %s.chain_heads WHERE consumer = 'projector'", pj->schema);
+             "SELECT source, linked, head FROM %s.chain_heads WHERE consumer = 'projector'",
+             pj->schema);
     PGresult *r = PQexec(pj->db, sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         jk_err_set(err, "loading chain heads: %s", PQresultErrorMessage(r));
@@ -501,21 +514,24 @@ static int write_batch(struct projector *pj, jk_err_t *err)
         if (bad) goto fail;
     }
     jk_strmap_foreach(pj->slots, identity_row, pj);
-    snprintf(sql, sizeof sql,
-             "CREATE TEMP TABLE IF NOT EXISTS identity_batch (LIKE %s.identity) ON COMMIT DELETE ROWS",
-             pj->schema);
+    snprintf(
+        sql, sizeof sql,
+        "CREATE TEMP TABLE IF NOT EXISTS identity_batch (LIKE %s.identity) ON COMMIT DELETE ROWS",
+        pj->schema);
     if (jk_pg_exec(pj->db, sql, err) ||
         jk_pg_copy(pj->db, "COPY identity_batch FROM STDIN", &pj->identity, err))
         goto fail;
-    snprintf(sql, sizeof sql,
-             "INSERT INTO %s.identity SELECT * FROM identity_batch ON CONFLICT (resident_code) DO UPDATE SET "
-             "my_number = EXCLUDED.my_number, name = EXCLUDED.name, name_kana = EXCLUDED.name_kana, "
-             "birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex, address = EXCLUDED.address, "
-             "municipality_code = EXCLUDED.municipality_code, status = EXCLUDED.status, "
-             "reason = EXCLUDED.reason, effective_date = EXCLUDED.effective_date, "
-             "previous_municipality = EXCLUDED.previous_municipality, version = EXCLUDED.version, "
-             "event_id = EXCLUDED.event_id, broker_time = EXCLUDED.broker_time",
-             pj->schema);
+    snprintf(
+        sql, sizeof sql,
+        "INSERT INTO %s.identity SELECT * FROM identity_batch ON CONFLICT (resident_code) DO "
+        "UPDATE SET "
+        "my_number = EXCLUDED.my_number, name = EXCLUDED.name, name_kana = EXCLUDED.name_kana, "
+        "birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex, address = EXCLUDED.address, "
+        "municipality_code = EXCLUDED.municipality_code, status = EXCLUDED.status, "
+        "reason = EXCLUDED.reason, effective_date = EXCLUDED.effective_date, "
+        "previous_municipality = EXCLUDED.previous_municipality, version = EXCLUDED.version, "
+        "event_id = EXCLUDED.event_id, broker_time = EXCLUDED.broker_time",
+        pj->schema);
     if (jk_pg_exec(pj->db, sql, err) || store_offsets(pj, err) || store_chains(pj, err)) goto fail;
     /* The notices are durable in the spool before the batch commits: a crash after the commit
      * sends them on restart, a crash before it redoes the batch and respools them (same ids). */
@@ -545,8 +561,10 @@ static int run_batch(struct projector *pj, jk_batch_t *b, jk_err_t *err)
         ids[nids++] = ev->id;
         json_t *rc = json_object_get(ev->data, "resident_code");
         json_t *nc = json_object_get(ev->data, "new_resident_code");
-        if (json_is_string(rc) && json_string_length(rc) == 11) codes[ncodes++] = json_string_value(rc);
-        if (json_is_string(nc) && json_string_length(nc) == 11) codes[ncodes++] = json_string_value(nc);
+        if (json_is_string(rc) && json_string_length(rc) == 11)
+            codes[ncodes++] = json_string_value(rc);
+        if (json_is_string(nc) && json_string_length(nc) == 11)
+            codes[ncodes++] = json_string_value(nc);
     }
     jk_strmap_t *seen = processed_ids(pj, ids, nids, err);
     int rc = seen ? load_states(pj, codes, ncodes, err) : -1;
@@ -570,7 +588,8 @@ static int run_batch(struct projector *pj, jk_batch_t *b, jk_err_t *err)
 /* The stored next offsets of the identity topic's partitions (JK_OFFSET_BEGINNING if none). */
 static int load_offsets(struct projector *pj, int64_t *offsets, int n, jk_err_t *err)
 {
-    for (int i = 0; i < n; i++) offsets[i] = JK_OFFSET_BEGINNING;
+    for (int i = 0; i < n; i++)
+        offsets[i] = JK_OFFSET_BEGINNING;
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT partition, next_offset FROM %s.consumer_offsets "
@@ -596,7 +615,8 @@ static int load_next_n(struct projector *pj, jk_err_t *err)
 {
     char sql[256];
     snprintf(sql, sizeof sql,
-             "SELECT coalesce(max(n), 0) + 1, coalesce((extract(epoch FROM max(log_time)) * 1000)::bigint, 0) "
+             "SELECT coalesce(max(n), 0) + 1, coalesce((extract(epoch FROM max(log_time)) * "
+             "1000)::bigint, 0) "
              "FROM %s.events",
              pj->schema);
     PGresult *r = PQexec(pj->db, sql);
@@ -604,8 +624,8 @@ static int load_next_n(struct projector *pj, jk_err_t *err)
     if (ok) {
         pj->next_n = atoll(PQgetvalue(r, 0, 0));
         jk_consumer_set_clock(pj->cons, atoll(PQgetvalue(r, 0, 1)));
-    }
-    else jk_err_set(err, "reading the events table: %s", PQresultErrorMessage(r));
+    } else
+        jk_err_set(err, "reading the events table: %s", PQresultErrorMessage(r));
     PQclear(r);
     return ok ? 0 : -1;
 }
@@ -644,8 +664,10 @@ int cmd_projector(int argc, char **argv)
     jk_batch_t b = {0};
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:urb:h", opts, NULL)) != -1) {
-        if (c == 'u') until = 1;
-        else if (c == 'r') rebuild = 1;
+        if (c == 'u')
+            until = 1;
+        else if (c == 'r')
+            rebuild = 1;
         else if (c == 'b') {
             batch = atol(optarg);
             if (batch < 1 || batch > 1000000) {
@@ -688,8 +710,7 @@ int cmd_projector(int argc, char **argv)
         goto fail;
     }
     if (load_next_n(&pj, &err) || load_offsets(&pj, offsets, nparts, &err) ||
-        restore_chains(&pj, &err) ||
-        jk_consumer_assign(pj.cons, pj.topic, offsets, nparts, &err))
+        restore_chains(&pj, &err) || jk_consumer_assign(pj.cons, pj.topic, offsets, nparts, &err))
         goto fail;
 
     signal(SIGINT, on_signal);

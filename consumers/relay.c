@@ -29,7 +29,7 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static const char *const columns[] = {"my_number", "name",    "name_kana",        "birth_date",
+static const char *const columns[] = {"my_number", "name",    "name_kana",         "birth_date",
                                       "sex",       "address", "municipality_code", "status"};
 
 /* Forwards up to `limit` changes after the stored position. Returns the number forwarded, or -1. */
@@ -37,14 +37,16 @@ static long forward_batch(PGconn *db, const char *schema, jk_producer_t *p, cons
                           int limit, jk_err_t *err)
 {
     char sql[1024];
-    snprintf(sql, sizeof sql,
-             "SELECT e.n, e.event_id, e.source, e.reason, to_char(e.broker_time AT TIME ZONE 'UTC', "
-             "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), h.version_code, h.version, h.effective_date, "
-             "h.my_number, h.name, h.name_kana, h.birth_date, h.sex, h.address, h.municipality_code, "
-             "h.status FROM %1$s.events e JOIN %1$s.history h ON h.event_id = e.event_id "
-             "WHERE e.outcome = 'applied' AND e.n > coalesce((SELECT last_n FROM %1$s.relay_position), 0) "
-             "ORDER BY e.n LIMIT %2$d",
-             schema, limit);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT e.n, e.event_id, e.source, e.reason, to_char(e.broker_time AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), h.version_code, h.version, h.effective_date, "
+        "h.my_number, h.name, h.name_kana, h.birth_date, h.sex, h.address, h.municipality_code, "
+        "h.status FROM %1$s.events e JOIN %1$s.history h ON h.event_id = e.event_id "
+        "WHERE e.outcome = 'applied' "
+        "AND e.n > coalesce((SELECT last_n FROM %1$s.relay_position), 0) "
+        "ORDER BY e.n LIMIT %2$d",
+        schema, limit);
     PGresult *r = PQexec(db, sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         jk_err_set(err, "reading accepted changes: %s", PQresultErrorMessage(r));
@@ -66,12 +68,13 @@ static long forward_batch(PGconn *db, const char *schema, jk_producer_t *p, cons
         for (size_t k = 0; k < sizeof columns / sizeof columns[0]; k++)
             if (!PQgetisnull(r, i, 8 + (int)k))
                 json_object_set_new(record, columns[k], json_string(PQgetvalue(r, i, 8 + (int)k)));
-        json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "change_id", change,
-                                 "source", PQgetvalue(r, i, 2), "reason", PQgetvalue(r, i, 3),
-                                 "effective_date", PQgetvalue(r, i, 7), "broker_time",
-                                 PQgetvalue(r, i, 4), "version", (json_int_t)atoll(PQgetvalue(r, i, 6)),
-                                 "record", record);
-        if (!data || jk_producer_append_id(p, id, topic, code, "national.notified", code, data, err)) {
+        json_t *data =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "change_id", change, "source",
+                      PQgetvalue(r, i, 2), "reason", PQgetvalue(r, i, 3), "effective_date",
+                      PQgetvalue(r, i, 7), "broker_time", PQgetvalue(r, i, 4), "version",
+                      (json_int_t)atoll(PQgetvalue(r, i, 6)), "record", record);
+        if (!data ||
+            jk_producer_append_id(p, id, topic, code, "national.notified", code, data, err)) {
             PQclear(r);
             return data ? -1 : jk_err_set(err, "out of memory");
         }
@@ -84,7 +87,8 @@ static long forward_batch(PGconn *db, const char *schema, jk_producer_t *p, cons
              "ON CONFLICT (one) DO UPDATE SET last_n = EXCLUDED.last_n",
              schema, last);
     /* Spool durable, then the position, then the wire. */
-    if (jk_producer_sync(p, err) || jk_pg_exec(db, sql, err) || jk_producer_flush(p, err)) return -1;
+    if (jk_producer_sync(p, err) || jk_pg_exec(db, sql, err) || jk_producer_flush(p, err))
+        return -1;
     return n;
 }
 
@@ -115,7 +119,8 @@ int cmd_relay(int argc, char **argv)
     jk_producer_t *p = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:uh", opts, NULL)) != -1) {
-        if (c == 'u') until = 1;
+        if (c == 'u')
+            until = 1;
         else if ((rc = jk_cli_option(c, argv, cmd, &cfg, cmd_relay_help)) != JK_CLI_NEXT) {
             goto out;
         }

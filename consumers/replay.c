@@ -54,7 +54,8 @@ static int apply(struct replay *rp, const jk_record_t *r, const char *prefecture
         return 0;
     }
     jk_person_t *cur = jk_strmap_get(rp->persons, ch.resident_code);
-    jk_person_t *target = ch.new_resident_code[0] ? jk_strmap_get(rp->persons, ch.new_resident_code) : NULL;
+    jk_person_t *target =
+        ch.new_resident_code[0] ? jk_strmap_get(rp->persons, ch.new_resident_code) : NULL;
     jk_apply_in_t in = {&ch, r->ev->source + 3, cur, target, r->ev->id, r->log_ms};
     jk_apply_out_t out;
     memset(&out, 0, sizeof out);
@@ -77,8 +78,10 @@ static int apply(struct replay *rp, const jk_record_t *r, const char *prefecture
             rc = jk_strmap_put(rp->persons, next->resident_code, next);
         }
     } else if (rc == 0) {
-        if (out.outcome == JK_SUPERSEDED) rp->superseded++;
-        else rp->rejected++;
+        if (out.outcome == JK_SUPERSEDED)
+            rp->superseded++;
+        else
+            rp->rejected++;
     }
     jk_person_free(&out.next);
     jk_change_free(&ch);
@@ -89,7 +92,8 @@ static void report_chain(void *ctx, const jk_chain_summary_t *s)
 {
     long long *faults = ctx;
     if (s->waiting) {
-        fprintf(stderr, "replay: %s: gap after seq %lld (seqs %lld..%lld missing, %lld events waiting)\n",
+        fprintf(stderr,
+                "replay: %s: gap after seq %lld (seqs %lld..%lld missing, %lld events waiting)\n",
                 s->source, (long long)s->linked, (long long)s->linked + 1,
                 (long long)s->first_waiting - 1, (long long)s->waiting);
         (*faults)++;
@@ -195,7 +199,8 @@ int cmd_replay(int argc, char **argv)
         goto fail;
     }
     int bad = 0;
-    for (size_t i = 0; i < n && !bad; i++) bad = jk_person_print(out, all[i]);
+    for (size_t i = 0; i < n && !bad; i++)
+        bad = jk_person_print(out, all[i]);
     free(all);
     if (bad || fflush(out) != 0) {
         jk_err_set(&err, "cannot write %s", outpath ? outpath : "standard output");
@@ -212,10 +217,13 @@ int cmd_replay(int argc, char **argv)
     rc = JK_EXIT_OK;
     if (verify) {
         long long faults = rp.bad_signature;
-        if (rp.bad_signature) fprintf(stderr, "replay: %lld events with bad signatures\n", rp.bad_signature);
+        if (rp.bad_signature)
+            fprintf(stderr, "replay: %lld events with bad signatures\n", rp.bad_signature);
         jk_chain_foreach(jk_consumer_chain(cons), report_chain, &faults);
-        if (faults) rc = JK_EXIT_REJECTED;
-        else fprintf(stderr, "replay: every signature and every chain verified\n");
+        if (faults)
+            rc = JK_EXIT_REJECTED;
+        else
+            fprintf(stderr, "replay: every signature and every chain verified\n");
     }
     goto out;
 fail:

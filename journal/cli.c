@@ -54,9 +54,11 @@ int jk_cli_dispatch(const char *cmd, int argc, char **argv, const jk_subcommand_
             if (strcmp(argv[1], subs[i].name) == 0) return subs[i].fn(argc - 1, argv + 1);
     int help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
     FILE *out = help ? stdout : stderr;
-    if (argc >= 2 && !help) fprintf(stderr, "jukilog %s: '%s' is not a sub-command\n", cmd, argv[1]);
+    if (argc >= 2 && !help)
+        fprintf(stderr, "jukilog %s: '%s' is not a sub-command\n", cmd, argv[1]);
     fprintf(out, "usage: jukilog %s <sub-command> [options]\n\nsub-commands:\n", cmd);
-    for (size_t i = 0; i < n; i++) fprintf(out, "  %-10s %s\n", subs[i].name, subs[i].summary);
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "  %-10s %s\n", subs[i].name, subs[i].summary);
     fprintf(out, "\nEach takes --help.\n");
     return help ? JK_EXIT_OK : JK_EXIT_ERROR;
 }

@@ -15,7 +15,8 @@ static const char *env_or(const char *name, const char *dflt)
 
 static int copy_into(char *dst, size_t n, const char *src, const char *what, jk_err_t *err)
 {
-    if (strlen(src) >= n) return jk_err_set(err, "%s is too long (%zu characters)", what, strlen(src));
+    if (strlen(src) >= n)
+        return jk_err_set(err, "%s is too long (%zu characters)", what, strlen(src));
     strcpy(dst, src);
     return 0;
 }
@@ -25,8 +26,10 @@ int jk_config_load(jk_config_t *cfg, jk_err_t *err)
     memset(cfg, 0, sizeof *cfg);
     if (copy_into(cfg->brokers, sizeof cfg->brokers, env_or("JUKILOG_BROKERS", JK_DEFAULT_BROKERS),
                   "JUKILOG_BROKERS", err) ||
-        copy_into(cfg->pg, sizeof cfg->pg, env_or("JUKILOG_PG", JK_DEFAULT_PG), "JUKILOG_PG", err) ||
-        copy_into(cfg->home, sizeof cfg->home, env_or("JUKILOG_HOME", "./var"), "JUKILOG_HOME", err))
+        copy_into(cfg->pg, sizeof cfg->pg, env_or("JUKILOG_PG", JK_DEFAULT_PG), "JUKILOG_PG",
+                  err) ||
+        copy_into(cfg->home, sizeof cfg->home, env_or("JUKILOG_HOME", "./var"), "JUKILOG_HOME",
+                  err))
         return -1;
 
     const char *pref = env_or("JUKILOG_PREFECTURE", "35");

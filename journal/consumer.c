@@ -62,21 +62,29 @@ struct jk_consumer {
 
 static const char *const consumer_defaults[] = {
     /* Offsets live with the caller's rows; Kafka's group offsets are never committed. */
-    "group.id", "jukilog",
-    "enable.auto.commit", "false",
-    "enable.auto.offset.store", "false",
-    "enable.partition.eof", "true",
-    "fetch.wait.max.ms", "100",
+    "group.id",
+    "jukilog",
+    "enable.auto.commit",
+    "false",
+    "enable.auto.offset.store",
+    "false",
+    "enable.partition.eof",
+    "true",
+    "fetch.wait.max.ms",
+    "100",
     /* With a queue per partition, the prefetch limit applies to each partition (64 MB by
      * default): a few MB each keeps a consumer's memory flat however long the log. */
-    "queued.max.messages.kbytes", "4096",
-    "fetch.max.bytes", "4194304",
+    "queued.max.messages.kbytes",
+    "4096",
+    "fetch.max.bytes",
+    "4194304",
     NULL,
 };
 
 void jk_batch_clear(jk_batch_t *b)
 {
-    for (size_t i = 0; i < b->n; i++) jk_envelope_free(b->recs[i].ev);
+    for (size_t i = 0; i < b->n; i++)
+        jk_envelope_free(b->recs[i].ev);
     b->n = 0;
     b->duplicates = 0;
 }
@@ -104,7 +112,8 @@ static int admin_catch_up(jk_consumer_t *c, jk_err_t *err)
     rd_kafka_resp_err_t e =
         rd_kafka_query_watermark_offsets(c->admin_rk, c->admin_topic, 0, &lo, &hi, 10000);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return jk_err_set(err, "cannot read the end of %s: %s", c->admin_topic, rd_kafka_err2str(e));
+        return jk_err_set(err, "cannot read the end of %s: %s", c->admin_topic,
+                          rd_kafka_err2str(e));
     int64_t deadline = jk_now_ms() + 30000;
     while (c->admin_next < hi) {
         if (jk_now_ms() > deadline)
@@ -191,7 +200,8 @@ void jk_consumer_close(jk_consumer_t *c)
     if (!c) return;
     for (size_t i = 0; i < c->nparts; i++) {
         struct part *p = c->parts[i];
-        for (size_t k = p->head; k < p->len; k++) rd_kafka_message_destroy(p->buf[k]);
+        for (size_t k = p->head; k < p->len; k++)
+            rd_kafka_message_destroy(p->buf[k]);
         if (p->checked) jk_envelope_free(p->rec.ev);
         if (p->q) rd_kafka_queue_destroy(p->q);
         free(p);
@@ -237,8 +247,8 @@ int jk_consumer_partitions(jk_consumer_t *c, const char *topic, jk_err_t *err)
     return jk_kafka_partitions(c->rk, topic, 10000, err);
 }
 
-int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets,
-                       int n_offsets, jk_err_t *err)
+int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets, int n_offsets,
+                       jk_err_t *err)
 {
     int n = jk_kafka_partitions(c->rk, topic, 10000, err);
     if (n < 0) return -1;
@@ -254,7 +264,8 @@ int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offse
         int64_t lo, hi;
         rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->rk, topic, i, &lo, &hi, 10000);
         if (e) {
-            rc = jk_err_set(err, "cannot read the end of %s [%d]: %s", topic, i, rd_kafka_err2str(e));
+            rc = jk_err_set(err, "cannot read the end of %s [%d]: %s", topic, i,
+                            rd_kafka_err2str(e));
             break;
         }
         struct part *p = calloc(1, sizeof *p);
@@ -438,7 +449,8 @@ static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
         /* Verifying only chain heads, a held-back head is verified when it is the earliest:
          * a forged one is then refused in its place in time, as a live consumer refuses it,
          * instead of being held for a predecessor that will never come. */
-        if (!blocked && any && !any->verified && (!ready || head_before(any, any_i, ready, ready_i))) {
+        if (!blocked && any && !any->verified &&
+            (!ready || head_before(any, any_i, ready, ready_i))) {
             verify_record(c, &any->rec);
             any->verified = 1;
             continue;
@@ -531,7 +543,8 @@ static int rewind_to(jk_consumer_t *c, const struct snapshot *sn, jk_err_t *err)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)c->nparts);
     for (size_t i = 0; i < c->nparts; i++) {
         struct part *p = c->parts[i];
-        for (size_t k = p->head; k < p->len; k++) rd_kafka_message_destroy(p->buf[k]);
+        for (size_t k = p->head; k < p->len; k++)
+            rd_kafka_message_destroy(p->buf[k]);
         if (p->checked) jk_envelope_free(p->rec.ev);
         p->head = p->len = 0;
         p->checked = 0;
@@ -576,8 +589,8 @@ static int verify_heads(jk_consumer_t *c, jk_batch_t *b, jk_err_t *err)
          * chain. */
         if (r->status == JK_REC_INVALID || r->status == JK_REC_BAD_SIGNATURE) continue;
         struct succ *sc = jk_strmap_get(next, r->ev->source);
-        int authentic = sc && sc->authentic && sc->seq == r->ev->seq + 1 &&
-                        strcmp(sc->prev, r->hash) == 0;
+        int authentic =
+            sc && sc->authentic && sc->seq == r->ev->seq + 1 && strcmp(sc->prev, r->hash) == 0;
         if (!authentic) authentic = verify_record(c, r) == 0;
         if (!authentic) bad = 1;
         if (!sc && (sc = malloc(sizeof *sc)) != NULL && jk_strmap_put(next, r->ev->source, sc)) {
@@ -607,7 +620,8 @@ int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
         sn.next = malloc((c->nparts + 1) * sizeof *sn.next);
         /* Events waiting for a predecessor cannot be put back as they were: verify all. */
         if (sn.waiting != 0 || !sn.next) cheap = 0;
-        for (size_t i = 0; cheap && i < c->nparts; i++) sn.next[i] = c->parts[i]->next;
+        for (size_t i = 0; cheap && i < c->nparts; i++)
+            sn.next[i] = c->parts[i]->next;
         sn.clock_ms = c->clock_ms;
     }
     c->verifying = !cheap;

@@ -28,7 +28,8 @@ int jk_err_wrap(jk_err_t *err, const char *fmt, ...)
     size_t used = n < 0 ? 0 : (size_t)n;
     const char *parts[2] = {": ", cause};
     for (int k = 0; k < 2; k++)
-        for (const char *p = parts[k]; *p && used + 1 < sizeof err->msg; p++) err->msg[used++] = *p;
+        for (const char *p = parts[k]; *p && used + 1 < sizeof err->msg; p++)
+            err->msg[used++] = *p;
     if (used < sizeof err->msg) err->msg[used] = '\0';
     return -1;
 }

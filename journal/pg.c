@@ -30,7 +30,8 @@ PGconn *jk_pg_connect(const jk_config_t *cfg, jk_err_t *err)
 static char *replace_all(const char *s, const char *from, const char *to)
 {
     size_t nf = strlen(from), nt = strlen(to), count = 0;
-    for (const char *p = strstr(s, from); p; p = strstr(p + nf, from)) count++;
+    for (const char *p = strstr(s, from); p; p = strstr(p + nf, from))
+        count++;
     char *out = malloc(strlen(s) + count * (nt > nf ? nt - nf : 0) + 1);
     if (!out) return NULL;
     char *o = out;
@@ -77,7 +78,8 @@ static void copy_put(jk_copy_t *cp, const char *s, size_t n)
     if (cp->oom) return;
     if (cp->len + n + 1 > cp->cap) {
         size_t cap = cp->cap ? cp->cap : 1 << 16;
-        while (cap < cp->len + n + 1) cap *= 2;
+        while (cap < cp->len + n + 1)
+            cap *= 2;
         char *nb = realloc(cp->buf, cap);
         if (!nb) {
             cp->oom = 1;
@@ -106,11 +108,20 @@ void jk_copy_text(jk_copy_t *cp, const char *s)
     /* COPY's text format: backslash escapes for the characters that delimit fields and rows. */
     for (const char *p = s; *p; p++) {
         switch (*p) {
-        case '\\': copy_put(cp, "\\\\", 2); break;
-        case '\t': copy_put(cp, "\\t", 2); break;
-        case '\n': copy_put(cp, "\\n", 2); break;
-        case '\r': copy_put(cp, "\\r", 2); break;
-        default: copy_put(cp, p, 1);
+        case '\\':
+            copy_put(cp, "\\\\", 2);
+            break;
+        case '\t':
+            copy_put(cp, "\\t", 2);
+            break;
+        case '\n':
+            copy_put(cp, "\\n", 2);
+            break;
+        case '\r':
+            copy_put(cp, "\\r", 2);
+            break;
+        default:
+            copy_put(cp, p, 1);
         }
     }
 }
@@ -156,7 +167,8 @@ int jk_pg_copy(PGconn *db, const char *copy_sql, jk_copy_t *cp, jk_err_t *err)
         jk_err_set(err, "PostgreSQL COPY: %s", PQresultErrorMessage(r));
         first_line(err->msg);
         PQclear(r);
-        while ((r = PQgetResult(db)) != NULL) PQclear(r);
+        while ((r = PQgetResult(db)) != NULL)
+            PQclear(r);
         return -1;
     }
     PQclear(r);
@@ -175,7 +187,8 @@ void jk_copy_free(jk_copy_t *cp)
 char *jk_pg_array(const char *const *items, size_t n)
 {
     size_t len = 3;
-    for (size_t i = 0; i < n; i++) len += 2 * strlen(items[i]) + 3;
+    for (size_t i = 0; i < n; i++)
+        len += 2 * strlen(items[i]) + 3;
     char *out = malloc(len), *o = out;
     if (!out) return NULL;
     *o++ = '{';

@@ -43,11 +43,15 @@ struct jk_producer {
 };
 
 static const char *const producer_defaults[] = {
-    "enable.idempotence", "true",
-    "acks", "all",
-    "linger.ms", "5",
+    "enable.idempotence",
+    "true",
+    "acks",
+    "all",
+    "linger.ms",
+    "5",
     /* How long a send may wait for an unreachable broker before its events stay spooled. */
-    "message.timeout.ms", "60000",
+    "message.timeout.ms",
+    "60000",
     NULL,
 };
 
@@ -58,7 +62,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         p->ok++;
     } else {
-        if (p->failed++ == 0) snprintf(p->failure, sizeof p->failure, "%s", rd_kafka_err2str(m->err));
+        if (p->failed++ == 0)
+            snprintf(p->failure, sizeof p->failure, "%s", rd_kafka_err2str(m->err));
     }
 }
 
@@ -131,7 +136,8 @@ jk_producer_t *jk_producer_open(const jk_config_t *cfg, const char *source, EVP_
     p->spool = jk_spool_open(p->spool_path, err);
     if (!p->spool) goto fail;
     if (jk_spool_foreach(p->spool, recover_cb, p, err) != 0) {
-        if (!err || !err->msg[0]) jk_err_set(err, "spool %s holds an unreadable event", p->spool_path);
+        if (!err || !err->msg[0])
+            jk_err_set(err, "spool %s holds an unreadable event", p->spool_path);
         goto fail;
     }
     if (make_client(p, err)) goto fail;
@@ -142,7 +148,8 @@ fail:
 }
 
 static int append(jk_producer_t *p, const char *id, const char *topic, const char *key,
-                  const char *type, const char *subject, json_t *data, char id_out[33], jk_err_t *err)
+                  const char *type, const char *subject, json_t *data, char id_out[33],
+                  jk_err_t *err)
 {
     jk_envelope_t *ev = jk_envelope_new(type, p->source, subject, data, err);
     if (!ev) return -1;
@@ -216,10 +223,10 @@ static int send_cb(void *ctx, const char *topic, const char *key, const char *ev
     struct send_ctx *s = ctx;
     warm_topic(s->p, topic);
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            s->p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE((void *)event, strlen(event)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(s->p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE((void *)event, strlen(event)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             jk_err_set(s->err, "cannot hand an event to Kafka for topic %s: %s", topic,
@@ -259,7 +266,9 @@ int jk_producer_flush(jk_producer_t *p, jk_err_t *err)
 
     size_t missing = s.queued - p->ok;
     if (p->failed || missing) {
-        jk_err_set(err, "the broker did not confirm %zu of %zu events (%s); they stay in %s and are sent first next time",
+        jk_err_set(err,
+                   "the broker did not confirm %zu of %zu events (%s); they stay in %s and are "
+                   "sent first next time",
                    missing, s.queued, p->failed ? p->failure : "no delivery report", p->spool_path);
         /* An idempotent producer that hit a fatal error cannot send again: start afresh. */
         char fe[256];

@@ -21,7 +21,8 @@ struct jk_strmap {
 static uint64_t hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h;
 }
 
@@ -77,7 +78,8 @@ static int grow(jk_strmap_t *m)
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->slots[i].key) continue;
         size_t j = m->slots[i].hash & (cap - 1);
-        while (ns[j].key) j = (j + 1) & (cap - 1);
+        while (ns[j].key)
+            j = (j + 1) & (cap - 1);
         ns[j] = m->slots[i];
     }
     free(m->slots);

@@ -24,7 +24,7 @@ static const struct {
     const char *name;
     int single;
 } topics[] = {
-    {"admin", 1},   {"identity", 0}, {"operations", 0},  {"consistency", 0},
+    {"admin", 1},    {"identity", 0}, {"operations", 0},  {"consistency", 0},
     {"national", 0}, {"outcomes", 0}, {"checkpoints", 0},
 };
 
@@ -61,7 +61,8 @@ static void init_usage(FILE *out)
             "Sets up the tenant named by JUKILOG_NAMESPACE and JUKILOG_PREFECTURE, once:\n"
             "  - the prefecture's admin key in $JUKILOG_HOME/keys/admin.pem (mode 0600)\n"
             "  - topics <ns>.<pref>.{admin,identity,operations,consistency,national,outcomes,\n"
-            "    checkpoints} (LogAppendTime, no expiry; admin has 1 partition, the others N, default 3)\n"
+            "    checkpoints} (LogAppendTime, no expiry; admin has 1 partition, the others N, "
+            "default 3)\n"
             "  - the PostgreSQL schema <ns>_<pref>\n"
             "  - the admin key's registration, the first event on the admin topic\n"
             "  - keys for the prefecture's services (projector, relay), registered by the admin\n"
@@ -130,8 +131,7 @@ static int create_schema(const jk_config_t *cfg, jk_err_t *err)
     return rc;
 }
 
-int jk_admin_register_key(const jk_config_t *cfg, const char *source, EVP_PKEY *key,
-                          jk_err_t *err)
+int jk_admin_register_key(const jk_config_t *cfg, const char *source, EVP_PKEY *key, jk_err_t *err)
 {
     char id[17];
     if (jk_key_id(key, id, err)) return -1;
@@ -231,10 +231,11 @@ static int admin_drop(int argc, char **argv)
 {
     const char *cmd = "admin drop";
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: jukilog admin drop --confirm NAMESPACE\n"
-               "\n"
-               "Deletes the tenant's topics and its PostgreSQL schema (for throw-away tenants such\n"
-               "as tests). NAMESPACE must equal JUKILOG_NAMESPACE. Keys under $JUKILOG_HOME stay.\n");
+        printf(
+            "usage: jukilog admin drop --confirm NAMESPACE\n"
+            "\n"
+            "Deletes the tenant's topics and its PostgreSQL schema (for throw-away tenants such\n"
+            "as tests). NAMESPACE must equal JUKILOG_NAMESPACE. Keys under $JUKILOG_HOME stay.\n");
         return JK_EXIT_OK;
     }
     jk_config_t cfg;

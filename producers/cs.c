@@ -103,19 +103,19 @@ out:
 /* The result of one input line, printed once its batch is settled, in line order. */
 struct result {
     long line;
-    char id[33];     /* sent: the event id */
+    char id[33];      /* sent: the event id */
     const char *code; /* invalid: the problem code */
-    char *detail;    /* invalid: the sentence */
+    char *detail;     /* invalid: the sentence */
 };
 
 static void print_results(struct result *res, size_t n, const char *sent_status)
 {
     for (size_t i = 0; i < n; i++) {
-        json_t *o = res[i].code
-                        ? json_pack("{s:I, s:s, s:s, s:s}", "line", (json_int_t)res[i].line, "status",
-                                    "invalid", "error", res[i].code, "detail", res[i].detail)
-                        : json_pack("{s:I, s:s, s:s}", "line", (json_int_t)res[i].line, "status",
-                                    sent_status, "id", res[i].id);
+        json_t *o = res[i].code ? json_pack("{s:I, s:s, s:s, s:s}", "line", (json_int_t)res[i].line,
+                                            "status", "invalid", "error", res[i].code, "detail",
+                                            res[i].detail)
+                                : json_pack("{s:I, s:s, s:s}", "line", (json_int_t)res[i].line,
+                                            "status", sent_status, "id", res[i].id);
         char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         puts(s);
         free(s);
@@ -197,7 +197,8 @@ static int cs_send(int argc, char **argv)
     size_t cap = 0, nres = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:m:h", opts, NULL)) != -1) {
-        if (c == 'm') code = optarg;
+        if (c == 'm')
+            code = optarg;
         else if ((rc = jk_cli_option(c, argv, cmd, &cfg, cs_send_help)) != JK_CLI_NEXT) {
             goto out;
         }
@@ -236,7 +237,8 @@ static int cs_send(int argc, char **argv)
         more = (len = getline(&buf, &cap, in)) >= 0;
         if (more) {
             lineno++;
-            while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) len--;
+            while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+                len--;
             if (len == 0) continue; /* blank lines are not records */
             struct result *r = &res[nres++];
             memset(r, 0, sizeof *r);
@@ -269,7 +271,8 @@ static int cs_send(int argc, char **argv)
         fprintf(stderr, "cs send: %ld lines, %ld sent, %ld invalid\n", lineno, sent, invalid);
     rc = invalid ? JK_EXIT_REJECTED : JK_EXIT_OK;
 out:
-    for (size_t i = 0; i < nres; i++) free(res[i].detail);
+    for (size_t i = 0; i < nres; i++)
+        free(res[i].detail);
     free(res);
     free(buf);
     jk_producer_close(p);
@@ -303,7 +306,8 @@ static int cs_outcomes(int argc, char **argv)
     int c, rc = JK_EXIT_ERROR;
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:m:s:h", opts, NULL)) != -1) {
-        if (c == 'm') code = optarg;
+        if (c == 'm')
+            code = optarg;
         else if (c == 's') {
             if (jk_time_parse(optarg, &since)) {
                 rc = jk_cli_usage(cmd, "--since \"%s\" is not an RFC 3339 time", optarg);
@@ -355,7 +359,8 @@ static int cs_outcomes(int argc, char **argv)
             char t[JK_TIME_LEN];
             jk_time_format(r->broker_ms, t);
             json_t *o = json_pack("{s:s, s:s}", "time", t, "outcome",
-                                  strcmp(r->ev->type, "identity.superseded") == 0 ? "superseded" : "rejected");
+                                  strcmp(r->ev->type, "identity.superseded") == 0 ? "superseded"
+                                                                                  : "rejected");
             const char *keys[] = {"event_id", "seq", "resident_code", "reason", "code", "detail"};
             for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
                 json_t *v = json_object_get(d, keys[k]);

@@ -29,9 +29,9 @@ static int check_spec(json_t *obj, const char *source, jk_err_t *err)
     if (!json_is_object(data)) return jk_err_set(err, "field \"data\": must be an object");
     /* Build the event once without signing it: the envelope's own rules (type format, no
      * floating-point numbers, ...) then speak for the line. */
-    jk_envelope_t *ev = jk_envelope_new(json_string_value(type), source,
-                                        subject ? json_string_value(subject) : NULL,
-                                        json_deep_copy(data), err);
+    jk_envelope_t *ev =
+        jk_envelope_new(json_string_value(type), source,
+                        subject ? json_string_value(subject) : NULL, json_deep_copy(data), err);
     if (ev) ev->seq = 1; /* as the producer will number it */
     int rc = ev ? jk_envelope_validate(ev, err) : -1;
     jk_envelope_free(ev);
@@ -84,8 +84,10 @@ static int journal_append(int argc, char **argv)
     size_t cap = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:a:t:h", opts, NULL)) != -1) {
-        if (c == 'a') source = optarg;
-        else if (c == 't') topic_name = optarg;
+        if (c == 'a')
+            source = optarg;
+        else if (c == 't')
+            topic_name = optarg;
         else if ((rc = jk_cli_option(c, argv, cmd, &cfg, append_usage_text)) != JK_CLI_NEXT) {
             goto out;
         }
@@ -111,7 +113,8 @@ static int journal_append(int argc, char **argv)
     if (in == stdin) {
         in = tmpfile();
         ssize_t got;
-        while (in && (got = getline(&buf, &cap, stdin)) >= 0) fwrite(buf, 1, (size_t)got, in);
+        while (in && (got = getline(&buf, &cap, stdin)) >= 0)
+            fwrite(buf, 1, (size_t)got, in);
         if (!in || fflush(in) != 0) {
             jk_err_set(&err, "cannot copy standard input to a temporary file");
             rc = jk_cli_fail(cmd, &err);
@@ -155,9 +158,9 @@ static int journal_append(int argc, char **argv)
             json_t *s = json_loadb(buf, (size_t)len, 0, NULL);
             json_t *subject = json_object_get(s, "subject");
             const char *subj = subject ? json_string_value(subject) : NULL;
-            int bad = jk_producer_append(p, topic, subj, json_string_value(json_object_get(s, "type")),
-                                         subj, json_incref(json_object_get(s, "data")), ids[batch],
-                                         &err);
+            int bad =
+                jk_producer_append(p, topic, subj, json_string_value(json_object_get(s, "type")),
+                                   subj, json_incref(json_object_get(s, "data")), ids[batch], &err);
             json_decref(s);
             if (bad) {
                 rc = jk_cli_fail(cmd, &err);
@@ -211,7 +214,8 @@ static int journal_flush(int argc, char **argv)
     int c, rc = JK_EXIT_ERROR;
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:a:h", opts, NULL)) != -1) {
-        if (c == 'a') source = optarg;
+        if (c == 'a')
+            source = optarg;
         else if ((rc = jk_cli_option(c, argv, cmd, &cfg, journal_flush_help)) != JK_CLI_NEXT) {
             goto done;
         }

@@ -16,7 +16,8 @@ static int mod11(const char *d, const int *w, size_t n)
 {
     if (!digits(d, n)) return -1;
     int sum = 0;
-    for (size_t i = 0; i < n; i++) sum += w[i] * (d[i] - '0');
+    for (size_t i = 0; i < n; i++)
+        sum += w[i] * (d[i] - '0');
     int r = sum % 11;
     return '0' + (r <= 1 ? 0 : 11 - r);
 }
@@ -38,7 +39,8 @@ int jk_code_municipality_check(const char *d5)
     if (!digits(d5, 5)) return -1;
     static const int w[5] = {6, 5, 4, 3, 2};
     int sum = 0;
-    for (int i = 0; i < 5; i++) sum += w[i] * (d5[i] - '0');
+    for (int i = 0; i < 5; i++)
+        sum += w[i] * (d5[i] - '0');
     return '0' + (11 - sum % 11) % 10;
 }
 

@@ -29,7 +29,8 @@ int jk_identity_check_event(const jk_envelope_t *ev, const char *prefecture, jk_
         memset(pb, 0, sizeof *pb);
         pb->code = "invalid_format";
         snprintf(pb->field, sizeof pb->field, "subject");
-        snprintf(pb->detail, sizeof pb->detail, "the event's subject %s is not its resident_code %s",
+        snprintf(pb->detail, sizeof pb->detail,
+                 "the event's subject %s is not its resident_code %s",
                  ev->subject ? ev->subject : "(none)", ch->resident_code);
         return -1;
     }
@@ -48,7 +49,8 @@ json_t *jk_person_to_json(const jk_person_t *p)
     json_object_set_new(o, "sex", json_string(p->sex));
     json_object_set_new(o, "address", json_string(p->address ? p->address : ""));
     json_object_set_new(o, "municipality_code", json_string(p->municipality_code));
-    json_object_set_new(o, "status", json_string(p->status == JK_RESIDENT ? "resident" : "removed"));
+    json_object_set_new(o, "status",
+                        json_string(p->status == JK_RESIDENT ? "resident" : "removed"));
     json_object_set_new(o, "reason", json_string(p->reason));
     json_object_set_new(o, "effective_date", json_string(p->effective_date));
     json_object_set_new(o, "version", json_integer(p->version));

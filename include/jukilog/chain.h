@@ -34,10 +34,11 @@ int64_t jk_chain_linked(const jk_chain_t *ch, const char *source);
 /* Per-source summary, in source order. */
 typedef struct jk_chain_summary {
     const char *source;
-    int64_t linked;       /* seqs 1..linked are linked with no gap */
-    const char *head;     /* hash of event `linked` (64 zeros if none) */
-    int64_t waiting;      /* events held for a missing predecessor */
-    int64_t first_waiting; /* lowest waiting seq (0 if none): linked+1 .. first_waiting-1 is a gap */
+    int64_t linked;   /* seqs 1..linked are linked with no gap */
+    const char *head; /* hash of event `linked` (64 zeros if none) */
+    int64_t waiting;  /* events held for a missing predecessor */
+    int64_t
+        first_waiting; /* lowest waiting seq (0 if none): linked+1 .. first_waiting-1 is a gap */
     int64_t duplicates;
     int64_t forks;
 } jk_chain_summary_t;

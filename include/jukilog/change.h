@@ -33,10 +33,10 @@ enum {
 typedef enum jk_reason_kind { JK_CREATE, JK_REMOVE, JK_MODIFY } jk_reason_kind_t;
 
 typedef struct jk_reason {
-    const char *code;      /* "move_in" */
-    const char *japanese;  /* "転入" */
+    const char *code;     /* "move_in" */
+    const char *japanese; /* "転入" */
     jk_reason_kind_t kind;
-    unsigned changeable;   /* JK_F_* bits a modify may change; JK_F_ALL for creates, 0 for removes */
+    unsigned changeable; /* JK_F_* bits a modify may change; JK_F_ALL for creates, 0 for removes */
 } jk_reason_t;
 
 /* The reason with that code, or NULL. */

@@ -38,7 +38,7 @@ typedef struct jk_record {
      * partitions with the later one a millisecond earlier; the log clock never goes back, so
      * "as of time T" is always a prefix of the order. */
     int64_t log_ms;
-    char error[512];   /* why, when status is not OK */
+    char error[512]; /* why, when status is not OK */
 } jk_record_t;
 
 typedef struct jk_batch {
@@ -64,8 +64,8 @@ jk_consumer_t *jk_consumer_open_topics(const jk_config_t *cfg, const char *const
 /* Assigns every partition of topic (full name). offsets[i] is where partition i starts
  * (JK_OFFSET_BEGINNING allowed); offsets NULL means all from the beginning. n_offsets must
  * equal the partition count when offsets is given. Can be called for several topics. */
-int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets,
-                       int n_offsets, jk_err_t *err);
+int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets, int n_offsets,
+                       jk_err_t *err);
 
 /* Verifies only chain heads (for rebuilds and replays, DESIGN.md "Verification cost"): each batch
  * checks the signature of each source's last event in it, and every earlier event of the batch

@@ -29,7 +29,7 @@ typedef struct jk_person {
     /* The municipality the person was resident in before the last move to another
      * municipality of the prefecture ("" if none): a later move_out from there is superseded. */
     char previous_municipality[7];
-    int64_t version;  /* accepted changes so far, 1 for the first */
+    int64_t version;   /* accepted changes so far, 1 for the first */
     char event_id[33]; /* of the last accepted change */
     int64_t broker_ms; /* broker time of the last accepted change */
 } jk_person_t;
@@ -51,11 +51,11 @@ typedef struct jk_apply_in {
 
 typedef struct jk_apply_out {
     jk_outcome_t outcome;
-    const char *code;  /* rejection code of DESIGN.md, or NULL */
-    char detail[256];  /* a sentence for the CS: what and why */
-    jk_person_t next;  /* APPLIED: the new state (for resident_code_change, under the new code);
-                          owned by the caller once returned: free with jk_person_free */
-    int renamed;       /* APPLIED resident_code_change: the person moved from cur's code */
+    const char *code; /* rejection code of DESIGN.md, or NULL */
+    char detail[256]; /* a sentence for the CS: what and why */
+    jk_person_t next; /* APPLIED: the new state (for resident_code_change, under the new code);
+                         owned by the caller once returned: free with jk_person_free */
+    int renamed;      /* APPLIED resident_code_change: the person moved from cur's code */
 } jk_apply_out_t;
 
 /* Applies one change. The rules, in order:

@@ -19,7 +19,6 @@ typedef struct jk_seqstate {
  * names another source, or cannot be parsed, is an error naming the path. */
 int jk_seqstate_load(const char *path, const char *source, jk_seqstate_t *st, jk_err_t *err);
 /* Replaces the state file durably. */
-int jk_seqstate_save(const char *path, const char *source, const jk_seqstate_t *st,
-                     jk_err_t *err);
+int jk_seqstate_save(const char *path, const char *source, const jk_seqstate_t *st, jk_err_t *err);
 
 #endif

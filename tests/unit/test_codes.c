@@ -37,7 +37,8 @@ static void municipality_examples(void **state)
     const char *ok[] = {"352012", "352021", "352039", "352047", "352063", "352071", "352080",
                         "352101", "352110", "352128", "352136", "352152", "352161", "353051",
                         "353213", "353418", "353434", "353442", "355020", "131016"};
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) assert_true(jk_code_municipality_valid(ok[i]));
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        assert_true(jk_code_municipality_valid(ok[i]));
     assert_false(jk_code_municipality_valid("352013"));
     assert_false(jk_code_municipality_valid("35203"));
     assert_false(jk_code_municipality_valid("3520390"));
@@ -57,8 +58,10 @@ static void every_wrong_check_digit_is_refused(void **state)
         for (char d = '0'; d <= '9'; d++) {
             strcpy(s, good[k]);
             s[last] = d;
-            if (!valid[k](s)) refused++;
-            else assert_int_equal(d, good[k][last]);
+            if (!valid[k](s))
+                refused++;
+            else
+                assert_int_equal(d, good[k][last]);
         }
         assert_int_equal(refused, 9);
     }
