@@ -1,7 +1,7 @@
 /* chain.c: following every source's hash chain as its events are read (see chain.h).
  *
- * Sources live in an open-addressing hash table keyed by name (linear probing, FNV-1a, grown
- * at 3/4 load). Each source keeps only the head of its linked chain, counters, and the events
+ * Sources live in a jk_strmap keyed by name. Each source keeps only the head of its linked
+ * chain, counters, and the events
  * that arrived ahead of a missing predecessor, in an array sorted by seq. Events mostly arrive
  * in increasing order, so an insert is usually an append, and the next one to link is always
  * the first; the array is consumed from the front through an offset, not by moving it. */
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "jukilog/envelope.h"
+#include "jukilog/strmap.h"
 
 typedef struct chain_wait {
     int64_t seq;
@@ -28,8 +29,7 @@ typedef struct chain_src {
 } chain_src_t;
 
 struct jk_chain {
-    chain_src_t **slots;
-    size_t cap, used; /* cap is a power of two */
+    jk_strmap_t *sources; /* name -> chain_src_t* */
 };
 
 /* Copies a hash given by the caller; anything not 64 characters is kept as given, up to 64,
@@ -41,51 +41,38 @@ static void hash_copy(char dst[65], const char *src)
     dst[n] = '\0';
 }
 
-static uint64_t name_hash(const char *s)
-{
-    uint64_t h = 14695981039346656037ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 jk_chain_t *jk_chain_new(void)
 {
     jk_chain_t *ch = calloc(1, sizeof *ch);
     if (ch == NULL) return NULL;
-    ch->cap = 16;
-    ch->slots = calloc(ch->cap, sizeof *ch->slots);
-    if (ch->slots == NULL) {
+    if ((ch->sources = jk_strmap_new()) == NULL) {
         free(ch);
         return NULL;
     }
     return ch;
 }
 
+static void free_src(void *ctx, const char *key, void *value)
+{
+    (void)ctx;
+    (void)key;
+    chain_src_t *s = value;
+    free(s->name);
+    free(s->w);
+    free(s);
+}
+
 void jk_chain_free(jk_chain_t *ch)
 {
     if (ch == NULL) return;
-    for (size_t i = 0; i < ch->cap; i++) {
-        if (ch->slots[i] == NULL) continue;
-        free(ch->slots[i]->name);
-        free(ch->slots[i]->w);
-        free(ch->slots[i]);
-    }
-    free(ch->slots);
+    jk_strmap_foreach(ch->sources, free_src, NULL);
+    jk_strmap_free(ch->sources);
     free(ch);
-}
-
-static chain_src_t **slot_of(chain_src_t **slots, size_t cap, const char *name)
-{
-    size_t i = (size_t)name_hash(name) & (cap - 1);
-    while (slots[i] != NULL && strcmp(slots[i]->name, name) != 0)
-        i = (i + 1) & (cap - 1);
-    return &slots[i];
 }
 
 static chain_src_t *src_find(const jk_chain_t *ch, const char *name)
 {
-    return *slot_of(ch->slots, ch->cap, name);
+    return jk_strmap_get(ch->sources, name);
 }
 
 int64_t jk_chain_linked(const jk_chain_t *ch, const char *source)
@@ -97,27 +84,15 @@ int64_t jk_chain_linked(const jk_chain_t *ch, const char *source)
 /* The source's entry, created when new; NULL only when out of memory. */
 static chain_src_t *src_get(jk_chain_t *ch, const char *name)
 {
-    chain_src_t **slot = slot_of(ch->slots, ch->cap, name);
-    if (*slot != NULL) return *slot;
-    if ((ch->used + 1) * 4 > ch->cap * 3) {
-        size_t cap = ch->cap * 2;
-        chain_src_t **slots = calloc(cap, sizeof *slots);
-        if (slots == NULL) return NULL;
-        for (size_t i = 0; i < ch->cap; i++)
-            if (ch->slots[i] != NULL) *slot_of(slots, cap, ch->slots[i]->name) = ch->slots[i];
-        free(ch->slots);
-        ch->slots = slots;
-        ch->cap = cap;
-        slot = slot_of(ch->slots, ch->cap, name);
-    }
-    chain_src_t *s = calloc(1, sizeof *s);
-    if (s == NULL || (s->name = strdup(name)) == NULL) {
+    chain_src_t *s = src_find(ch, name);
+    if (s != NULL) return s;
+    s = calloc(1, sizeof *s);
+    if (s == NULL || (s->name = strdup(name)) == NULL || jk_strmap_put(ch->sources, name, s)) {
+        if (s) free(s->name);
         free(s);
         return NULL;
     }
     memcpy(s->head, JK_ZERO_HASH, sizeof s->head);
-    *slot = s;
-    ch->used++;
     return s;
 }
 
@@ -245,21 +220,44 @@ static void report(const chain_src_t *s, jk_chain_fn fn, void *ctx)
     fn(ctx, &sum);
 }
 
+struct collect {
+    chain_src_t **v;
+    size_t n;
+};
+
+static void collect_src(void *ctx, const char *key, void *value)
+{
+    (void)key;
+    struct collect *c = ctx;
+    c->v[c->n++] = value;
+}
+
+struct report_ctx {
+    jk_chain_fn fn;
+    void *ctx;
+};
+
+static void report_src(void *ctx, const char *key, void *value)
+{
+    (void)key;
+    const struct report_ctx *r = ctx;
+    report(value, r->fn, r->ctx);
+}
+
 void jk_chain_foreach(const jk_chain_t *ch, jk_chain_fn fn, void *ctx)
 {
-    chain_src_t **v = malloc((ch->used ? ch->used : 1) * sizeof *v);
-    if (v == NULL) { /* out of memory: every source still reported, in table order */
-        for (size_t i = 0; i < ch->cap; i++)
-            if (ch->slots[i] != NULL) report(ch->slots[i], fn, ctx);
+    size_t total = jk_strmap_count(ch->sources);
+    struct collect c = {malloc((total ? total : 1) * sizeof *c.v), 0};
+    if (c.v == NULL) { /* out of memory: every source still reported, in table order */
+        struct report_ctx r = {fn, ctx};
+        jk_strmap_foreach(ch->sources, report_src, &r);
         return;
     }
-    size_t n = 0;
-    for (size_t i = 0; i < ch->cap; i++)
-        if (ch->slots[i] != NULL) v[n++] = ch->slots[i];
-    qsort(v, n, sizeof *v, by_name);
-    for (size_t i = 0; i < n; i++)
-        report(v[i], fn, ctx);
-    free(v);
+    jk_strmap_foreach(ch->sources, collect_src, &c);
+    qsort(c.v, c.n, sizeof *c.v, by_name);
+    for (size_t i = 0; i < c.n; i++)
+        report(c.v[i], fn, ctx);
+    free(c.v);
 }
 
 int jk_chain_restore(jk_chain_t *ch, const char *source, int64_t linked, const char *head)
