@@ -35,14 +35,24 @@ static const char *ssl_reason(char *buf, size_t cap)
     return buf;
 }
 
-EVP_PKEY *jk_key_generate(jk_err_t *err)
+static EVP_PKEY *generate(const char *type, const char *label, jk_err_t *err)
 {
-    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, type);
     if (key == NULL) {
         char why[256];
-        jk_err_set(err, "cannot generate an Ed25519 key: %s", ssl_reason(why, sizeof why));
+        jk_err_set(err, "cannot generate an %s key: %s", label, ssl_reason(why, sizeof why));
     }
     return key;
+}
+
+EVP_PKEY *jk_key_generate(jk_err_t *err)
+{
+    return generate("ED25519", "Ed25519", err);
+}
+
+EVP_PKEY *jk_key_generate_x25519(jk_err_t *err)
+{
+    return generate("X25519", "X25519", err);
 }
 
 int jk_mkdirs(const char *path, int mode, jk_err_t *err)
@@ -169,7 +179,7 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-EVP_PKEY *jk_key_load(const char *path, jk_err_t *err)
+static EVP_PKEY *load(const char *path, const char *type, const char *label, jk_err_t *err)
 {
     FILE *fp = fopen(path, "r");
     if (fp == NULL) {
@@ -183,18 +193,29 @@ EVP_PKEY *jk_key_load(const char *path, jk_err_t *err)
         jk_err_set(err, "%s: not a PEM private key: %s", path, ssl_reason(why, sizeof why));
         return NULL;
     }
-    if (!EVP_PKEY_is_a(key, "ED25519")) {
+    if (!EVP_PKEY_is_a(key, type)) {
         EVP_PKEY_free(key);
-        jk_err_set(err, "%s: not an Ed25519 key", path);
+        jk_err_set(err, "%s: not an %s key", path, label);
         return NULL;
     }
     return key;
 }
 
+EVP_PKEY *jk_key_load(const char *path, jk_err_t *err)
+{
+    return load(path, "ED25519", "Ed25519", err);
+}
+
+EVP_PKEY *jk_key_load_x25519(const char *path, jk_err_t *err)
+{
+    return load(path, "X25519", "X25519", err);
+}
+
 static int raw_public(EVP_PKEY *key, unsigned char raw[RAW_LEN], jk_err_t *err)
 {
     size_t n = RAW_LEN;
-    if (key == NULL || !EVP_PKEY_is_a(key, "ED25519")) return jk_err_set(err, "not an Ed25519 key");
+    if (key == NULL || !(EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "X25519")))
+        return jk_err_set(err, "not an Ed25519 or X25519 key");
     if (EVP_PKEY_get_raw_public_key(key, raw, &n) != 1 || n != RAW_LEN) {
         ERR_clear_error();
         return jk_err_set(err, "cannot read the raw public key");

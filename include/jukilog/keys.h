@@ -17,7 +17,12 @@ int jk_key_save(EVP_PKEY *key, const char *path, jk_err_t *err);
 /* Loads a private key written by jk_key_save; the error names the path. */
 EVP_PKEY *jk_key_load(const char *path, jk_err_t *err);
 
-/* Base64 of the raw 32-byte public key; malloc'd. */
+/* X25519 keys, with which answers to an operator are encrypted: made and kept like the
+ * signing keys. */
+EVP_PKEY *jk_key_generate_x25519(jk_err_t *err);
+EVP_PKEY *jk_key_load_x25519(const char *path, jk_err_t *err);
+
+/* Base64 of the raw 32-byte public key (Ed25519 or X25519); malloc'd. */
 char *jk_key_public_b64(EVP_PKEY *key, jk_err_t *err);
 /* A public-key object from base64 of the raw 32 bytes. */
 EVP_PKEY *jk_key_from_public_b64(const char *b64, jk_err_t *err);

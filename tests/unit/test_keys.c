@@ -288,7 +288,7 @@ static void test_public_b64(void **state)
     /* Not an Ed25519 key. */
     EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     assert_null(jk_key_public_b64(ec, &err));
-    assert_string_equal(err.msg, "not an Ed25519 key");
+    assert_string_equal(err.msg, "not an Ed25519 or X25519 key");
 
     EVP_PKEY_free(ec);
     EVP_PKEY_free(kp);
@@ -325,12 +325,49 @@ static void test_key_id(void **state)
 
     EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     assert_int_equal(jk_key_id(ec, id, &err), -1);
-    assert_string_equal(err.msg, "not an Ed25519 key");
+    assert_string_equal(err.msg, "not an Ed25519 or X25519 key");
 
     EVP_PKEY_free(ec);
     EVP_PKEY_free(k);
     EVP_PKEY_free(pub);
     EVP_PKEY_free(rfc);
+}
+
+/* Encryption keys: X25519, saved and loaded like signing keys, never mistaken for them. */
+static void test_x25519(void **state)
+{
+    jk_err_t err = {""};
+    char *enc = path_in(state, "enc.pem"), *sig = path_in(state, "sig.pem");
+    EVP_PKEY *x = jk_key_generate_x25519(&err), *e = jk_key_generate(&err);
+    assert_non_null(x);
+    assert_true(EVP_PKEY_is_a(x, "X25519"));
+    assert_int_equal(jk_key_save(x, enc, &err), 0);
+    assert_int_equal(jk_key_save(e, sig, &err), 0);
+
+    EVP_PKEY *back = jk_key_load_x25519(enc, &err);
+    assert_non_null(back);
+    assert_int_equal(EVP_PKEY_eq(x, back), 1);
+    char *b1 = jk_key_public_b64(x, &err), *b2 = jk_key_public_b64(back, &err);
+    assert_non_null(b1);
+    assert_int_equal(strlen(b1), 44);
+    assert_string_equal(b1, b2);
+
+    /* each loader refuses the other kind, naming the file */
+    char want[600];
+    assert_null(jk_key_load_x25519(sig, &err));
+    snprintf(want, sizeof want, "%s: not an X25519 key", sig);
+    assert_string_equal(err.msg, want);
+    assert_null(jk_key_load(enc, &err));
+    snprintf(want, sizeof want, "%s: not an Ed25519 key", enc);
+    assert_string_equal(err.msg, want);
+
+    free(b1);
+    free(b2);
+    EVP_PKEY_free(back);
+    EVP_PKEY_free(x);
+    EVP_PKEY_free(e);
+    free(enc);
+    free(sig);
 }
 
 static void test_mkdirs(void **state)
@@ -379,6 +416,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_load_errors, setup_dir, teardown_dir),
         cmocka_unit_test(test_public_b64),
         cmocka_unit_test(test_key_id),
+        cmocka_unit_test_setup_teardown(test_x25519, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_mkdirs, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
