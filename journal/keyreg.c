@@ -3,7 +3,7 @@
  * Each source has the list of keys ever registered for it, each with the broker times from
  * which it was valid and at which it was revoked (INT64_MAX while it stands), so that a key can
  * be looked up as of any point in the log: rotation keeps old keys for old events. Sources are
- * kept in an array sorted by name; registrations are rare and lookups are a binary search.
+ * kept in a jk_strmap by name.
  *
  * Trust starts at the admin key (the anchor), pinned by the caller or taken from the log's
  * first self-signed registration of an admin source. Every key event must verify with it, and
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "jukilog/keys.h"
+#include "jukilog/strmap.h"
 #include "jukilog/util.h"
 
 typedef struct kr_key {
@@ -33,8 +34,7 @@ typedef struct kr_src {
 struct jk_keyreg {
     EVP_PKEY *anchor; /* owned reference; NULL until the first admin self-registration */
     char anchor_id[17];
-    kr_src_t *src; /* sorted by name */
-    size_t n, cap;
+    jk_strmap_t *src; /* name -> kr_src_t* */
     int64_t last_ms;
 };
 
@@ -42,8 +42,13 @@ jk_keyreg_t *jk_keyreg_new(EVP_PKEY *anchor)
 {
     jk_keyreg_t *kr = calloc(1, sizeof *kr);
     if (kr == NULL) return NULL;
+    if ((kr->src = jk_strmap_new()) == NULL) {
+        free(kr);
+        return NULL;
+    }
     if (anchor != NULL) {
         if (jk_key_id(anchor, kr->anchor_id, NULL) != 0 || EVP_PKEY_up_ref(anchor) != 1) {
+            jk_strmap_free(kr->src);
             free(kr);
             return NULL;
         }
@@ -52,65 +57,43 @@ jk_keyreg_t *jk_keyreg_new(EVP_PKEY *anchor)
     return kr;
 }
 
+static void free_src(void *ctx, const char *key, void *value)
+{
+    (void)ctx;
+    (void)key;
+    kr_src_t *src = value;
+    for (size_t j = 0; j < src->n; j++)
+        EVP_PKEY_free(src->keys[j].pk);
+    free(src->keys);
+    free(src->name);
+    free(src);
+}
+
 void jk_keyreg_free(jk_keyreg_t *kr)
 {
     if (kr == NULL) return;
-    for (size_t i = 0; i < kr->n; i++) {
-        for (size_t j = 0; j < kr->src[i].n; j++)
-            EVP_PKEY_free(kr->src[i].keys[j].pk);
-        free(kr->src[i].keys);
-        free(kr->src[i].name);
-    }
-    free(kr->src);
+    jk_strmap_foreach(kr->src, free_src, NULL);
+    jk_strmap_free(kr->src);
     EVP_PKEY_free(kr->anchor);
     free(kr);
 }
 
-/* Index of name in kr->src, or of where it would go (with *found 0). */
-static size_t src_index(const jk_keyreg_t *kr, const char *name, int *found)
-{
-    size_t lo = 0, hi = kr->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(kr->src[mid].name, name);
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = 0;
-    return lo;
-}
-
 static kr_src_t *src_find(const jk_keyreg_t *kr, const char *name)
 {
-    int found;
-    size_t i = src_index(kr, name, &found);
-    return found ? &kr->src[i] : NULL;
+    return jk_strmap_get(kr->src, name);
 }
 
 static kr_src_t *src_get(jk_keyreg_t *kr, const char *name)
 {
-    int found;
-    size_t i = src_index(kr, name, &found);
-    if (found) return &kr->src[i];
-    if (kr->n == kr->cap) {
-        size_t cap = kr->cap ? kr->cap * 2 : 16;
-        kr_src_t *src = realloc(kr->src, cap * sizeof *src);
-        if (src == NULL) return NULL;
-        kr->src = src;
-        kr->cap = cap;
+    kr_src_t *src = src_find(kr, name);
+    if (src != NULL) return src;
+    src = calloc(1, sizeof *src);
+    if (src == NULL || (src->name = strdup(name)) == NULL || jk_strmap_put(kr->src, name, src)) {
+        if (src) free(src->name);
+        free(src);
+        return NULL;
     }
-    char *copy = strdup(name);
-    if (copy == NULL) return NULL;
-    memmove(&kr->src[i + 1], &kr->src[i], (kr->n - i) * sizeof *kr->src);
-    kr->src[i] = (kr_src_t){.name = copy};
-    kr->n++;
-    return &kr->src[i];
+    return src;
 }
 
 static kr_key_t *key_by_id(const kr_src_t *s, const char *id)

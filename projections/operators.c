@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jukilog/strmap.h"
 #include "jukilog/util.h"
 
 typedef struct op_grant {
@@ -35,14 +36,18 @@ typedef struct op_entry {
 } op_entry_t;
 
 struct jk_operators {
-    op_entry_t *ops; /* sorted by id */
-    size_t n, cap;
-    int64_t last_ms; /* broker time of the last applied operator event */
+    jk_strmap_t *ops; /* id -> op_entry_t* */
+    int64_t last_ms;  /* broker time of the last applied operator event */
 };
 
 jk_operators_t *jk_operators_new(void)
 {
-    return calloc(1, sizeof(jk_operators_t));
+    jk_operators_t *ops = calloc(1, sizeof *ops);
+    if (ops && (ops->ops = jk_strmap_new()) == NULL) {
+        free(ops);
+        return NULL;
+    }
+    return ops;
 }
 
 static void grant_clear(op_grant_t *g)
@@ -63,44 +68,29 @@ static void period_clear(op_period_t *p)
     free(p->grants);
 }
 
+static void free_entry(void *ctx, const char *key, void *value)
+{
+    (void)ctx;
+    (void)key;
+    op_entry_t *e = value;
+    for (size_t j = 0; j < e->n; j++)
+        period_clear(&e->periods[j]);
+    free(e->periods);
+    free(e->id);
+    free(e);
+}
+
 void jk_operators_free(jk_operators_t *ops)
 {
     if (ops == NULL) return;
-    for (size_t i = 0; i < ops->n; i++) {
-        for (size_t j = 0; j < ops->ops[i].n; j++)
-            period_clear(&ops->ops[i].periods[j]);
-        free(ops->ops[i].periods);
-        free(ops->ops[i].id);
-    }
-    free(ops->ops);
+    jk_strmap_foreach(ops->ops, free_entry, NULL);
+    jk_strmap_free(ops->ops);
     free(ops);
-}
-
-/* Index of id in ops->ops, or of where it would go (with *found 0). */
-static size_t op_index(const jk_operators_t *ops, const char *id, int *found)
-{
-    size_t lo = 0, hi = ops->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(ops->ops[mid].id, id);
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = 0;
-    return lo;
 }
 
 static op_entry_t *op_find(const jk_operators_t *ops, const char *id)
 {
-    int found;
-    size_t i = op_index(ops, id, &found);
-    return found ? &ops->ops[i] : NULL;
+    return jk_strmap_get(ops->ops, id);
 }
 
 /* The period that started last at or before t (it may have been revoked since), or NULL. */
@@ -180,25 +170,18 @@ static const char *data_string(const json_t *data, size_t nfields, const char *n
     return json_string_value(json_object_get(data, name));
 }
 
-/* The entry for id, inserted in order when new; NULL when out of memory. */
+/* The entry for id, created when new; NULL when out of memory. */
 static op_entry_t *op_get(jk_operators_t *ops, const char *id)
 {
-    int found;
-    size_t i = op_index(ops, id, &found);
-    if (found) return &ops->ops[i];
-    if (ops->n == ops->cap) {
-        size_t cap = ops->cap ? ops->cap * 2 : 16;
-        op_entry_t *arr = realloc(ops->ops, cap * sizeof *arr);
-        if (arr == NULL) return NULL;
-        ops->ops = arr;
-        ops->cap = cap;
+    op_entry_t *e = op_find(ops, id);
+    if (e != NULL) return e;
+    e = calloc(1, sizeof *e);
+    if (e == NULL || (e->id = strdup(id)) == NULL || jk_strmap_put(ops->ops, id, e)) {
+        if (e) free(e->id);
+        free(e);
+        return NULL;
     }
-    char *copy = strdup(id);
-    if (copy == NULL) return NULL;
-    memmove(&ops->ops[i + 1], &ops->ops[i], (ops->n - i) * sizeof *ops->ops);
-    ops->ops[i] = (op_entry_t){.id = copy};
-    ops->n++;
-    return &ops->ops[i];
+    return e;
 }
 
 static int apply_registered(jk_operators_t *ops, const jk_envelope_t *ev, int64_t t, jk_err_t *err)
@@ -383,18 +366,41 @@ int jk_operators_check(const jk_operators_t *ops, const char *operator_id, int64
     return why == NULL ? 0 : -1;
 }
 
+struct collect {
+    const op_entry_t **v;
+    size_t n;
+};
+
+static void collect_entry(void *ctx, const char *key, void *value)
+{
+    (void)key;
+    struct collect *c = ctx;
+    c->v[c->n++] = value;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    return strcmp((*(const op_entry_t *const *)a)->id, (*(const op_entry_t *const *)b)->id);
+}
+
 int jk_operators_foreach_as_of(const jk_operators_t *ops, int64_t broker_ms,
                                int (*fn)(const jk_operator_view_t *op, void *ctx), void *ctx)
 {
-    for (size_t i = 0; i < ops->n; i++) {
-        const op_period_t *p = period_at(&ops->ops[i], broker_ms);
+    size_t total = jk_strmap_count(ops->ops);
+    struct collect c = {malloc((total ? total : 1) * sizeof *c.v), 0};
+    if (c.v == NULL) return -1;
+    jk_strmap_foreach(ops->ops, collect_entry, &c);
+    qsort(c.v, c.n, sizeof *c.v, by_id);
+    int rc = 0;
+    for (size_t i = 0; i < c.n && rc == 0; i++) {
+        const op_period_t *p = period_at(c.v[i], broker_ms);
         if (p == NULL || broker_ms >= p->revoked_ms) continue;
         jk_operator_view_t v;
-        view_fill(&v, &ops->ops[i], p, broker_ms);
-        int rc = fn(&v, ctx);
-        if (rc != 0) return rc;
+        view_fill(&v, c.v[i], p, broker_ms);
+        rc = fn(&v, ctx);
     }
-    return 0;
+    free(c.v);
+    return rc;
 }
 
 json_t *jk_operators_registered_data(const char *id, const char *department, const char *role,

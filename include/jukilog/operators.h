@@ -63,7 +63,7 @@ int jk_operators_check(const jk_operators_t *ops, const char *operator_id, int64
                        const char **refusal);
 
 /* Calls fn for each operator registered at broker_ms, sorted by id; stops at the first non-zero
- * return and returns it (0 when all were visited). */
+ * return and returns it (0 when all were visited, -1 when memory runs out before any). */
 int jk_operators_foreach_as_of(const jk_operators_t *ops, int64_t broker_ms,
                                int (*fn)(const jk_operator_view_t *op, void *ctx), void *ctx);
 
