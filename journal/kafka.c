@@ -68,6 +68,8 @@ int jk_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions, jk_
     rd_kafka_NewTopic_set_config(nt, "retention.ms", "-1");
     rd_kafka_NewTopic_set_config(nt, "retention.bytes", "-1");
     rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", "1");
+    /* A bulk request or provision carries a whole file of conditions or results in one event. */
+    rd_kafka_NewTopic_set_config(nt, "max.message.bytes", "67108864");
 
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);

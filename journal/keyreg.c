@@ -162,6 +162,46 @@ static int admin_signed(const jk_keyreg_t *kr, const jk_envelope_t *ev, jk_err_t
     return 0;
 }
 
+/* Adds key pk (owned from here on) with id to source, valid from broker_ms; self makes it the
+ * anchor. A key registered before keeps its first time. */
+static int add_key(jk_keyreg_t *kr, const jk_envelope_t *ev, const char *source, EVP_PKEY *pk,
+                   const char id[17], int64_t broker_ms, int self, jk_err_t *err)
+{
+    kr_src_t *s = src_get(kr, source);
+    if (s == NULL) {
+        refuse(err, ev, "out of memory");
+        goto fail;
+    }
+    if (key_by_id(s, id) != NULL) { /* a resent registration: the first one's time stands */
+        EVP_PKEY_free(pk);
+        return 0;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 2;
+        kr_key_t *keys = realloc(s->keys, cap * sizeof *keys);
+        if (keys == NULL) {
+            refuse(err, ev, "out of memory");
+            goto fail;
+        }
+        s->keys = keys;
+        s->cap = cap;
+    }
+    if (self) {
+        if (EVP_PKEY_up_ref(pk) != 1) {
+            refuse(err, ev, "out of memory");
+            goto fail;
+        }
+        kr->anchor = pk;
+        memcpy(kr->anchor_id, id, 17);
+    }
+    s->keys[s->n++] = (kr_key_t){.pk = pk, .registered_ms = broker_ms, .revoked_ms = INT64_MAX};
+    memcpy(s->keys[s->n - 1].id, id, 17);
+    return 0;
+fail:
+    EVP_PKEY_free(pk);
+    return -1;
+}
+
 static int apply_registered(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broker_ms,
                             jk_err_t *err)
 {
@@ -205,39 +245,38 @@ static int apply_registered(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t br
         }
     }
 
-    kr_src_t *s = src_get(kr, source);
-    if (s == NULL) {
-        refuse(err, ev, "out of memory");
-        goto out;
-    }
-    if (key_by_id(s, id) != NULL) { /* a resent registration: the first one's time stands */
-        rc = 0;
-        goto out;
-    }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 2;
-        kr_key_t *keys = realloc(s->keys, cap * sizeof *keys);
-        if (keys == NULL) {
-            refuse(err, ev, "out of memory");
-            goto out;
-        }
-        s->keys = keys;
-        s->cap = cap;
-    }
-    if (self) {
-        if (EVP_PKEY_up_ref(pk) != 1) {
-            refuse(err, ev, "out of memory");
-            goto out;
-        }
-        kr->anchor = pk;
-        memcpy(kr->anchor_id, id, sizeof id);
-    }
-    s->keys[s->n++] = (kr_key_t){.pk = pk, .registered_ms = broker_ms, .revoked_ms = INT64_MAX};
-    memcpy(s->keys[s->n - 1].id, id, sizeof id);
-    return 0;
+    rc = add_key(kr, ev, source, pk, id, broker_ms, self, err);
+    pk = NULL; /* add_key owns it now */
 out:
     EVP_PKEY_free(pk);
     return rc;
+}
+
+/* operator.registered (operators.h) also speaks for the operator's requests: its signing key
+ * becomes the key of source "op:<operator>" from that broker time on, and a later registration
+ * with another key supersedes it. A revocation leaves the key standing, so that a revoked
+ * operator's later request still verifies and is refused as "revoked", not as forged. */
+static int apply_operator(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broker_ms,
+                          jk_err_t *err)
+{
+    const char *op = json_string_value(json_object_get(ev->data, "operator"));
+    const char *b64 = json_string_value(json_object_get(ev->data, "signing_key"));
+    if (op == NULL || b64 == NULL)
+        return refuse(err, ev, "data.operator and data.signing_key must be strings");
+    char source[80];
+    snprintf(source, sizeof source, "op:%s", op);
+    if (strlen(op) > 32 || !is_source(source))
+        return refuse(err, ev, "data.operator \"%s\" cannot name a source", op);
+    if (admin_signed(kr, ev, err) != 0) return -1;
+    jk_err_t why;
+    EVP_PKEY *pk = jk_key_from_public_b64(b64, &why);
+    if (pk == NULL) return refuse(err, ev, "data.signing_key: %s", why.msg);
+    char id[17];
+    if (jk_key_id(pk, id, &why) != 0) {
+        EVP_PKEY_free(pk);
+        return refuse(err, ev, "data.signing_key: %s", why.msg);
+    }
+    return add_key(kr, ev, source, pk, id, broker_ms, 0, err);
 }
 
 static int apply_revoked(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broker_ms, jk_err_t *err)
@@ -264,6 +303,11 @@ int jk_keyreg_apply(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broker_ms,
             return refuse(err, ev, "only an admin source may register or revoke keys");
         rc = reg ? apply_registered(kr, ev, broker_ms, err) : apply_revoked(kr, ev, broker_ms, err);
         if (rc != 0) return -1;
+    } else if (strcmp(ev->type, "operator.registered") == 0) {
+        if (!is_admin(ev->source))
+            return refuse(err, ev, "only an admin source may register operators");
+        if (apply_operator(kr, ev, broker_ms, err) != 0) return -1;
+        rc = 1; /* the operator registry (operators.h) applies the rest */
     }
     if (broker_ms > kr->last_ms) kr->last_ms = broker_ms;
     return rc;

@@ -52,6 +52,11 @@ static const char *const producer_defaults[] = {
     /* How long a send may wait for an unreachable broker before its events stay spooled. */
     "message.timeout.ms",
     "60000",
+    /* A bulk request or provision is one event of up to tens of MB (the topics allow 64 MB). */
+    "message.max.bytes",
+    "67108864",
+    "compression.type",
+    "lz4",
     NULL,
 };
 

@@ -30,7 +30,7 @@ static const struct {
 
 /* The prefecture's own programs that append events: each signs with a key of its own, so that
  * each has a chain of its own (two writers on one chain would fork it). */
-static const char *const services[] = {"projector", "relay"};
+static const char *const services[] = {"projector", "relay", "provider", "auditor", "consistency"};
 
 /* Creates (if missing) and registers the key of each service. */
 static int service_keys(const jk_config_t *cfg, jk_err_t *err)
@@ -65,7 +65,8 @@ static void init_usage(FILE *out)
             "default 3)\n"
             "  - the PostgreSQL schema <ns>_<pref>\n"
             "  - the admin key's registration, the first event on the admin topic\n"
-            "  - keys for the prefecture's services (projector, relay), registered by the admin\n"
+            "  - keys for the prefecture's services (projector, relay, provider, auditor,\n"
+            "    consistency), registered by the admin\n"
             "Running it again changes nothing.\n");
 }
 

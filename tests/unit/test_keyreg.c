@@ -346,12 +346,66 @@ static void test_other_events(void **state)
     jk_keyreg_t *kr = jk_keyreg_new(NULL);
     /* Not a key event: left to other projections, whoever signed it. */
     jk_envelope_t *ev =
-        event("operator.registered", ADMIN, json_pack("{s:s}", "operator", "op:1"), k->rogue);
+        event("purpose.granted", ADMIN, json_pack("{s:s}", "operator", "op:1"), k->rogue);
     assert_int_equal(jk_keyreg_apply(kr, ev, T0 + 5, &err), 1);
     assert_int_equal(jk_keyreg_last_ms(kr), T0 + 5);
     jk_envelope_free(ev);
     ev = event("key.registered_later", ADMIN, json_object(), k->rogue);
     assert_int_equal(jk_keyreg_apply(kr, ev, T0 + 6, &err), 1);
+    jk_envelope_free(ev);
+    jk_keyreg_free(kr);
+}
+
+static json_t *operator_data(const char *id, EVP_PKEY *signing)
+{
+    char *b64 = jk_key_public_b64(signing, NULL);
+    assert_non_null(b64);
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s}", "operator", id, "department", "somu", "role",
+                          "staff", "signing_key", b64, "encryption_key", b64);
+    free(b64);
+    return d;
+}
+
+/* operator.registered makes the operator's signing key the key of "op:<id>"; a later
+ * registration with another key supersedes it; revocation (the operator registry's business)
+ * leaves it standing; only the admin can register. */
+static void test_operator_keys(void **state)
+{
+    keys_t *k = *state;
+    jk_err_t err = {""};
+    jk_keyreg_t *kr = jk_keyreg_new(NULL);
+    assert_int_equal(reg(kr, ADMIN, ADMIN, k->admin, k->admin, T0, &err), 0);
+
+    jk_envelope_t *ev =
+        event("operator.registered", ADMIN, operator_data("tanaka", k->c1), k->rogue);
+    expect_refused(jk_keyreg_apply(kr, ev, T0 + 1, &err), &err, "not signed by the admin key");
+    jk_envelope_free(ev);
+    expect_key(kr, "op:tanaka", T0 + 1, NULL);
+
+    ev = event("operator.registered", CS, operator_data("tanaka", k->c1), k->c1);
+    expect_refused(jk_keyreg_apply(kr, ev, T0 + 2, &err), &err, "only an admin source");
+    jk_envelope_free(ev);
+
+    ev = event("operator.registered", ADMIN, operator_data("tanaka", k->c1), k->admin);
+    assert_int_equal(jk_keyreg_apply(kr, ev, T0 + 10, &err), 1);
+    jk_envelope_free(ev);
+    expect_key(kr, "op:tanaka", T0 + 9, NULL);
+    expect_key(kr, "op:tanaka", T0 + 10, k->c1);
+
+    ev = event("operator.revoked", ADMIN,
+               json_pack("{s:s, s:s}", "operator", "tanaka", "reason", "left"), k->admin);
+    assert_int_equal(jk_keyreg_apply(kr, ev, T0 + 20, &err), 1);
+    jk_envelope_free(ev);
+    expect_key(kr, "op:tanaka", T0 + 21, k->c1);
+
+    ev = event("operator.registered", ADMIN, operator_data("tanaka", k->c2), k->admin);
+    assert_int_equal(jk_keyreg_apply(kr, ev, T0 + 30, &err), 1);
+    jk_envelope_free(ev);
+    expect_key(kr, "op:tanaka", T0 + 29, k->c1);
+    expect_key(kr, "op:tanaka", T0 + 30, k->c2);
+
+    ev = event("operator.registered", ADMIN, operator_data("bad id!", k->c2), k->admin);
+    expect_refused(jk_keyreg_apply(kr, ev, T0 + 40, &err), &err, "cannot name a source");
     jk_envelope_free(ev);
     jk_keyreg_free(kr);
 }
@@ -447,7 +501,7 @@ int main(void)
         cmocka_unit_test(test_rotation_fallback),  cmocka_unit_test(test_idempotent),
         cmocka_unit_test(test_cs_cannot_register), cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_other_events),       cmocka_unit_test(test_verify),
-        cmocka_unit_test(test_data_builders),
+        cmocka_unit_test(test_data_builders),      cmocka_unit_test(test_operator_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
