@@ -25,6 +25,7 @@
 #include "jukilog/identity.h"
 #include "jukilog/identity_event.h"
 #include "jukilog/pg.h"
+#include "jukilog/position.h"
 #include "jukilog/producer.h"
 #include "jukilog/strmap.h"
 
@@ -389,89 +390,6 @@ static int apply_one(struct projector *pj, const jk_record_t *r, jk_err_t *err)
     return rc;
 }
 
-static int store_offsets(struct projector *pj, jk_err_t *err)
-{
-    jk_copy_t cp = {0};
-    for (size_t i = 0; i < jk_consumer_nparts(pj->cons); i++) {
-        const char *topic;
-        int32_t part;
-        int64_t next;
-        jk_consumer_part(pj->cons, i, &topic, &part, &next);
-        jk_copy_text(&cp, "projector");
-        jk_copy_text(&cp, topic);
-        jk_copy_int(&cp, part);
-        jk_copy_int(&cp, next);
-        jk_copy_end_row(&cp);
-    }
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "CREATE TEMP TABLE IF NOT EXISTS offsets_batch (LIKE %s.consumer_offsets) "
-             "ON COMMIT DELETE ROWS",
-             pj->schema);
-    int rc = jk_pg_exec(pj->db, sql, err) ||
-             jk_pg_copy(pj->db, "COPY offsets_batch FROM STDIN", &cp, err);
-    jk_copy_free(&cp);
-    if (rc) return -1;
-    snprintf(
-        sql, sizeof sql,
-        "INSERT INTO %s.consumer_offsets SELECT * FROM offsets_batch "
-        "ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-        pj->schema);
-    return jk_pg_exec(pj->db, sql, err);
-}
-
-static void chain_row(void *ctx, const jk_chain_summary_t *cs)
-{
-    jk_copy_t *cp = ctx;
-    jk_copy_text(cp, "projector");
-    jk_copy_text(cp, cs->source);
-    jk_copy_int(cp, cs->linked);
-    jk_copy_text(cp, cs->head);
-    jk_copy_end_row(cp);
-}
-
-/* Each source's chain head, with the offsets: where a restarted consumer's merge resumes. */
-static int store_chains(struct projector *pj, jk_err_t *err)
-{
-    jk_copy_t cp = {0};
-    jk_chain_foreach(jk_consumer_chain(pj->cons), chain_row, &cp);
-    char sql[512];
-    snprintf(
-        sql, sizeof sql,
-        "CREATE TEMP TABLE IF NOT EXISTS chains_batch (LIKE %s.chain_heads) ON COMMIT DELETE ROWS",
-        pj->schema);
-    int rc = jk_pg_exec(pj->db, sql, err) ||
-             jk_pg_copy(pj->db, "COPY chains_batch FROM STDIN", &cp, err);
-    jk_copy_free(&cp);
-    if (rc) return -1;
-    snprintf(sql, sizeof sql,
-             "INSERT INTO %s.chain_heads SELECT * FROM chains_batch ON CONFLICT (consumer, source) "
-             "DO UPDATE SET linked = EXCLUDED.linked, head = EXCLUDED.head",
-             pj->schema);
-    return jk_pg_exec(pj->db, sql, err);
-}
-
-static int restore_chains(struct projector *pj, jk_err_t *err)
-{
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT source, linked, head FROM %s.chain_heads WHERE consumer = 'projector'",
-             pj->schema);
-    PGresult *r = PQexec(pj->db, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        jk_err_set(err, "loading chain heads: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return -1;
-    }
-    int rc = 0;
-    for (int i = 0; i < PQntuples(r) && rc == 0; i++)
-        if (jk_chain_restore(jk_consumer_chain(pj->cons), PQgetvalue(r, i, 0),
-                             atoll(PQgetvalue(r, i, 1)), PQgetvalue(r, i, 2)))
-            rc = jk_err_set(err, "chain head of %s cannot be restored", PQgetvalue(r, i, 0));
-    PQclear(r);
-    return rc;
-}
-
 /* Writes the batch in one transaction: events, renames, history, identity, offsets. */
 static int write_batch(struct projector *pj, jk_err_t *err)
 {
@@ -532,7 +450,9 @@ static int write_batch(struct projector *pj, jk_err_t *err)
         "previous_municipality = EXCLUDED.previous_municipality, version = EXCLUDED.version, "
         "event_id = EXCLUDED.event_id, broker_time = EXCLUDED.broker_time",
         pj->schema);
-    if (jk_pg_exec(pj->db, sql, err) || store_offsets(pj, err) || store_chains(pj, err)) goto fail;
+    if (jk_pg_exec(pj->db, sql, err) ||
+        jk_position_store(pj->db, pj->schema, "projector", pj->cons, err))
+        goto fail;
     /* The notices are durable in the spool before the batch commits: a crash after the commit
      * sends them on restart, a crash before it redoes the batch and respools them (same ids). */
     if (pj->notices && jk_producer_sync(pj->notices, err)) goto fail;
@@ -585,31 +505,6 @@ static int run_batch(struct projector *pj, jk_batch_t *b, jk_err_t *err)
     return rc;
 }
 
-/* The stored next offsets of the identity topic's partitions (JK_OFFSET_BEGINNING if none). */
-static int load_offsets(struct projector *pj, int64_t *offsets, int n, jk_err_t *err)
-{
-    for (int i = 0; i < n; i++)
-        offsets[i] = JK_OFFSET_BEGINNING;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT partition, next_offset FROM %s.consumer_offsets "
-             "WHERE consumer = 'projector' AND topic = $1",
-             pj->schema);
-    const char *params[1] = {pj->topic};
-    PGresult *r = PQexecParams(pj->db, sql, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        jk_err_set(err, "loading offsets: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return -1;
-    }
-    for (int i = 0; i < PQntuples(r); i++) {
-        int part = atoi(PQgetvalue(r, i, 0));
-        if (part >= 0 && part < n) offsets[part] = atoll(PQgetvalue(r, i, 1));
-    }
-    PQclear(r);
-    return 0;
-}
-
 /* The next processing number and the log clock where the stored position left off. */
 static int load_next_n(struct projector *pj, jk_err_t *err)
 {
@@ -660,7 +555,6 @@ int cmd_projector(int argc, char **argv)
     if (jk_config_load(&pj.cfg, &err)) return jk_cli_fail(cmd, &err);
     int until = 0, rebuild = 0, c, rc = JK_EXIT_ERROR;
     long batch = 5000;
-    int64_t *offsets = NULL;
     jk_batch_t b = {0};
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:urb:h", opts, NULL)) != -1) {
@@ -702,15 +596,8 @@ int cmd_projector(int argc, char **argv)
     /* Live, every event is verified once, when it first arrives; a rebuild reads what was
      * verified then, and checks each source's chain and its heads. */
     jk_consumer_verify_heads(pj.cons, rebuild);
-    int nparts = jk_consumer_partitions(pj.cons, pj.topic, &err);
-    if (nparts < 0) goto fail;
-    offsets = malloc((size_t)nparts * sizeof *offsets);
-    if (!offsets) {
-        jk_err_set(&err, "out of memory");
-        goto fail;
-    }
-    if (load_next_n(&pj, &err) || load_offsets(&pj, offsets, nparts, &err) ||
-        restore_chains(&pj, &err) || jk_consumer_assign(pj.cons, pj.topic, offsets, nparts, &err))
+    if (load_next_n(&pj, &err) ||
+        jk_position_restore(pj.db, pj.schema, "projector", pj.cons, pj.topic, &err))
         goto fail;
 
     signal(SIGINT, on_signal);
@@ -740,7 +627,6 @@ fail:
     rc = jk_cli_fail(cmd, &err);
 out:
     jk_batch_free(&b);
-    free(offsets);
     jk_consumer_close(pj.cons);
     jk_producer_close(pj.notices);
     EVP_PKEY_free(pj.key);

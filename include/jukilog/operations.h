@@ -63,4 +63,12 @@ void jk_operations_record_id(const char *request_id, char out[33]);
 int jk_operations_check_request(const char *type, const json_t *data, const char **kind,
                                 jk_err_t *err);
 
+/* Checks one field of a query or condition by its name: codes with their check digits, dates,
+ * sex; other fields at most 400 bytes. where prefixes the message ("data.query"). */
+int jk_operations_check_field(const char *where, const char *field, const char *v, jk_err_t *err);
+
+/* Checks a query object: exactly one of resident_code, my_number, or the 4 information (at least
+ * two of them, or all four when need_all_four), each well formed; no other field. */
+int jk_operations_check_query(const json_t *q, const char *where, int need_all_four, jk_err_t *err);
+
 #endif
