@@ -274,6 +274,7 @@ int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offse
             break;
         }
         int64_t start = offsets ? offsets[i] : JK_OFFSET_BEGINNING;
+        if (start == JK_OFFSET_END) start = hi;
         snprintf(p->topic, sizeof p->topic, "%s", topic);
         p->partition = i;
         p->end = hi;

@@ -17,6 +17,7 @@
 #include "jukilog/keyreg.h"
 
 #define JK_OFFSET_BEGINNING (-2)
+#define JK_OFFSET_END (-1) /* where the partition ends when it is assigned */
 
 typedef enum jk_record_status {
     JK_REC_OK,            /* parsed, signature holds, first time seen */
@@ -62,7 +63,7 @@ jk_consumer_t *jk_consumer_open_topics(const jk_config_t *cfg, const char *const
                                        jk_err_t *err);
 
 /* Assigns every partition of topic (full name). offsets[i] is where partition i starts
- * (JK_OFFSET_BEGINNING allowed); offsets NULL means all from the beginning. n_offsets must
+ * (JK_OFFSET_BEGINNING and JK_OFFSET_END allowed); offsets NULL means all from the beginning. n_offsets must
  * equal the partition count when offsets is given. Can be called for several topics. */
 int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets, int n_offsets,
                        jk_err_t *err);

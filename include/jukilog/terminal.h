@@ -1,0 +1,53 @@
+/* terminal.h: an operator's terminal (業務端末) on the log.
+ *
+ * A terminal never touches the database (DESIGN.md "Inquiries"): it signs a request with the
+ * operator's key, appends it to the operations topic, and reads the provider's answer (a
+ * provision or a refusal, operations.h) from the same topic, opening the sealed personal data
+ * with the operator's encryption key. It reads the topic from where it ended when the terminal
+ * was opened, so every answer to a request made since is seen. */
+#ifndef JUKILOG_TERMINAL_H
+#define JUKILOG_TERMINAL_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "jukilog/config.h"
+#include "jukilog/err.h"
+
+typedef struct jk_terminal jk_terminal_t;
+
+/* Opens operator_id's terminal: keys from $JUKILOG_HOME/keys/operators/<id>/, the producer of
+ * source "op:<id>", and a reader of the operations topic from its current end. */
+jk_terminal_t *jk_terminal_open(const jk_config_t *cfg, const char *operator_id, jk_err_t *err);
+void jk_terminal_close(jk_terminal_t *t);
+
+/* Signs and spools a request (type "request.inquiry", ...; data taken) with a fresh id, written
+ * to id. Nothing is sent before jk_terminal_flush. */
+int jk_terminal_append(jk_terminal_t *t, const char *type, json_t *data, char id[33],
+                       jk_err_t *err);
+/* Sends what is spooled and waits for the broker's confirmation. On failure the requests stay
+ * spooled (and go out first with the operator's next request); err says so. */
+int jk_terminal_flush(jk_terminal_t *t, jk_err_t *err);
+
+/* An answer read from the log: the record's type ("provision.inquiry", "refusal.bulk", ...) and
+ * data, and its broker time. */
+typedef struct jk_answer {
+    char type[64];
+    char request_id[33];
+    json_t *data; /* owned by the caller of jk_terminal_next */
+    int64_t broker_ms;
+} jk_answer_t;
+
+/* Reads the next provider record, waiting at most timeout_ms. Returns 1 with *a filled, 0 when
+ * none came in time, -1 on error. Records whose signature does not hold are skipped. */
+int jk_terminal_next(jk_terminal_t *t, int timeout_ms, jk_answer_t *a, jk_err_t *err);
+
+/* Waits for the record answering request_id (other records are dropped). Returns 1 with *a
+ * filled, 0 on timeout, -1 on error. */
+int jk_terminal_await(jk_terminal_t *t, const char *request_id, int timeout_ms, jk_answer_t *a,
+                      jk_err_t *err);
+
+/* Opens a provision's sealed answer with the operator's encryption key: the plaintext JSON. */
+json_t *jk_terminal_open_answer(jk_terminal_t *t, const jk_answer_t *a, jk_err_t *err);
+
+#endif
