@@ -232,7 +232,7 @@ char *jk_key_public_b64(EVP_PKEY *key, jk_err_t *err)
     return b64;
 }
 
-EVP_PKEY *jk_key_from_public_b64(const char *b64, jk_err_t *err)
+static EVP_PKEY *from_public_b64(const char *b64, int type, const char *label, jk_err_t *err)
 {
     unsigned char *raw;
     size_t n;
@@ -242,13 +242,23 @@ EVP_PKEY *jk_key_from_public_b64(const char *b64, jk_err_t *err)
         jk_err_set(err, "public key is not base64 of %d bytes", RAW_LEN);
         return NULL;
     }
-    EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, n);
+    EVP_PKEY *key = EVP_PKEY_new_raw_public_key(type, NULL, raw, n);
     free(raw);
     if (key == NULL) {
         char why[256];
-        jk_err_set(err, "not an Ed25519 public key: %s", ssl_reason(why, sizeof why));
+        jk_err_set(err, "not an %s public key: %s", label, ssl_reason(why, sizeof why));
     }
     return key;
+}
+
+EVP_PKEY *jk_key_from_public_b64(const char *b64, jk_err_t *err)
+{
+    return from_public_b64(b64, EVP_PKEY_ED25519, "Ed25519", err);
+}
+
+EVP_PKEY *jk_key_from_public_b64_x25519(const char *b64, jk_err_t *err)
+{
+    return from_public_b64(b64, EVP_PKEY_X25519, "X25519", err);
 }
 
 int jk_key_id(EVP_PKEY *key, char out[17], jk_err_t *err)

@@ -26,6 +26,8 @@ EVP_PKEY *jk_key_load_x25519(const char *path, jk_err_t *err);
 char *jk_key_public_b64(EVP_PKEY *key, jk_err_t *err);
 /* A public-key object from base64 of the raw 32 bytes. */
 EVP_PKEY *jk_key_from_public_b64(const char *b64, jk_err_t *err);
+/* The same for an X25519 public key (an operator's encryption key, to seal answers to). */
+EVP_PKEY *jk_key_from_public_b64_x25519(const char *b64, jk_err_t *err);
 /* The key id: 16 hex digits. */
 int jk_key_id(EVP_PKEY *key, char out[17], jk_err_t *err);
 
