@@ -22,6 +22,10 @@ static const struct command commands[] = {
     {"operator", cmd_operator, "register and revoke operators; who could do what, when"},
     {"projector", cmd_projector, "build the identity file in PostgreSQL from the identity topic"},
     {"relay", cmd_relay, "forward every accepted change to the national server"},
+    {"provider", cmd_provider, "answer every inquiry, disclosure and bulk request on the log"},
+    {"inquire", cmd_inquire, "an operator's inquiry: request on the log, answer decrypted"},
+    {"disclose", cmd_disclose, "a resident's record, history and who received it (開示)"},
+    {"provide", cmd_provide, "bulk provision (一括提供): a file of conditions, an encrypted result"},
     {"replay", cmd_replay, "the identity file as of a broker time, straight from the log"},
     {"verify", cmd_verify, "check every signature and every source's chain on the log"},
 };

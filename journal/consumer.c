@@ -58,6 +58,8 @@ struct jk_consumer {
     int64_t clock_ms;      /* the log clock: largest broker time returned so far */
     int heads_only;        /* jk_consumer_verify_heads */
     int verifying;         /* the poll under way checks every signature */
+    jk_admin_fn on_admin;  /* told of every admin event read */
+    void *on_admin_ctx;
 };
 
 static const char *const consumer_defaults[] = {
@@ -135,6 +137,7 @@ static int admin_catch_up(jk_consumer_t *c, jk_err_t *err)
         /* A refused admin event changes no key; the registry stays as it was. Programs that
          * audit the admin topic itself read it as an ordinary topic and see the refusal. */
         if (ev) jk_keyreg_apply(c->keys, ev, message_ms(m), &why);
+        if (ev && c->on_admin) c->on_admin(ev, message_ms(m), c->on_admin_ctx);
         jk_envelope_free(ev);
         c->admin_next = m->offset + 1;
         rd_kafka_message_destroy(m);
@@ -161,12 +164,27 @@ static int load_anchor(jk_consumer_t *c, jk_err_t *err)
 
 jk_consumer_t *jk_consumer_open(const jk_config_t *cfg, jk_err_t *err)
 {
+    return jk_consumer_open_admin(cfg, NULL, NULL, err);
+}
+
+int jk_consumer_admin_refresh(jk_consumer_t *c, int64_t *as_of, jk_err_t *err)
+{
+    if (admin_catch_up(c, err)) return -1;
+    if (as_of) *as_of = c->admin_read_ms;
+    return 0;
+}
+
+jk_consumer_t *jk_consumer_open_admin(const jk_config_t *cfg, jk_admin_fn fn, void *ctx,
+                                      jk_err_t *err)
+{
     jk_consumer_t *c = calloc(1, sizeof *c);
     if (!c) {
         jk_err_set(err, "out of memory");
         return NULL;
     }
     c->cfg = cfg;
+    c->on_admin = fn;
+    c->on_admin_ctx = ctx;
     c->verifying = 1;
     c->chain = jk_chain_new();
     if (!c->chain || load_anchor(c, err)) goto fail;

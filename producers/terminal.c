@@ -58,10 +58,16 @@ jk_terminal_t *jk_terminal_open(const jk_config_t *cfg, const char *operator_id,
     if (t->c == NULL) goto fail;
     int n = jk_consumer_partitions(t->c, t->topic, err);
     if (n < 0) goto fail;
-    int64_t ends[n];
+    int64_t *ends = malloc((size_t)n * sizeof *ends);
+    if (ends == NULL) {
+        jk_err_set(err, "out of memory");
+        goto fail;
+    }
     for (int i = 0; i < n; i++)
         ends[i] = JK_OFFSET_END;
-    if (jk_consumer_assign(t->c, t->topic, ends, n, err)) goto fail;
+    int rc = jk_consumer_assign(t->c, t->topic, ends, n, err);
+    free(ends);
+    if (rc) goto fail;
     return t;
 fail:
     jk_terminal_close(t);
@@ -134,6 +140,13 @@ int jk_terminal_await(jk_terminal_t *t, const char *request_id, int timeout_ms, 
         json_decref(a->data);
         a->data = NULL;
     }
+}
+
+int jk_terminal_ask(jk_terminal_t *t, const char *type, json_t *data, int timeout_ms,
+                    char id[33], jk_answer_t *a, jk_err_t *err)
+{
+    if (jk_terminal_append(t, type, data, id, err) || jk_terminal_flush(t, err)) return -1;
+    return jk_terminal_await(t, id, timeout_ms, a, err);
 }
 
 json_t *jk_terminal_open_answer(jk_terminal_t *t, const jk_answer_t *a, jk_err_t *err)

@@ -57,6 +57,19 @@ typedef struct jk_consumer jk_consumer_t;
 jk_consumer_t *jk_consumer_open(const jk_config_t *cfg, jk_err_t *err);
 void jk_consumer_close(jk_consumer_t *c);
 
+/* The same, telling fn of every event read from the admin topic (parsed, in the topic's order,
+ * after the key registry took it; its signature not checked: fn can ask jk_consumer_keys), for
+ * consumers that keep another projection of the admin topic, such as the operator registry. */
+typedef void (*jk_admin_fn)(const jk_envelope_t *ev, int64_t broker_ms, void *ctx);
+jk_consumer_t *jk_consumer_open_admin(const jk_config_t *cfg, jk_admin_fn fn, void *ctx,
+                                      jk_err_t *err);
+
+/* Reads the admin topic up to its current end. *as_of (may be NULL) is set to a wall-clock time
+ * taken before the end was asked for: every admin event appended before it has now been read,
+ * so a decision about an event appended before as_of sees every admin event before it
+ * (DESIGN.md: "reads that topic up to its high-water mark before it decides"). */
+int jk_consumer_admin_refresh(jk_consumer_t *c, int64_t *as_of, jk_err_t *err);
+
 /* Opens a consumer and assigns every partition of each of the tenant's topics named (short
  * names: "identity", "admin", ...) from the beginning. */
 jk_consumer_t *jk_consumer_open_topics(const jk_config_t *cfg, const char *const *names, size_t n,

@@ -47,6 +47,12 @@ int jk_terminal_next(jk_terminal_t *t, int timeout_ms, jk_answer_t *a, jk_err_t 
 int jk_terminal_await(jk_terminal_t *t, const char *request_id, int timeout_ms, jk_answer_t *a,
                       jk_err_t *err);
 
+/* Appends one request (data taken), sends it, and waits for its answer: 1 with *a filled, 0 when
+ * none came within timeout_ms (the request stays on the log and is answered when the provider
+ * runs), -1 on error (the request could not be appended: err says so). */
+int jk_terminal_ask(jk_terminal_t *t, const char *type, json_t *data, int timeout_ms,
+                    char id[33], jk_answer_t *a, jk_err_t *err);
+
 /* Opens a provision's sealed answer with the operator's encryption key: the plaintext JSON. */
 json_t *jk_terminal_open_answer(jk_terminal_t *t, const jk_answer_t *a, jk_err_t *err);
 

@@ -1,0 +1,750 @@
+/* provider.c: `jukilog provider`, which answers every request on the operations topic, in log
+ * order (DOMAIN.md duties 2-5; DESIGN.md "Inquiries: request and answer through the log").
+ *
+ * For each request it checks, as of the request's broker time: the signature (against the
+ * operator's key registered on the admin topic before it), the operator's registration, role and
+ * grants (projections/operators.c) and the catalogue's word that the operator's department may
+ * cite the purpose; then it looks the persons up in the identity file (and, for persons not in
+ * this prefecture, in the national projection), and appends a provision (the personal data sealed
+ * to the operator's encryption key) or a refusal with its reason. Nothing is shown to anyone
+ * before that record is on the log: terminals read their answers from it.
+ *
+ * "As of the request's broker time" across two topics: before deciding a request appended at T,
+ * the admin topic is read to its high-water mark at a moment after T, so every revocation
+ * appended at or before T is known (ties go to the admin topic), also when the log is replayed.
+ *
+ * Exactly once, in the relay's manner: a batch's records are spooled durably, then its rows and
+ * the provider's position are committed, then the spool is sent. A crash before the commit
+ * decides the batch again; each record's id is derived from its request's, so the copies are
+ * duplicates that readers drop. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jukilog/cli.h"
+#include "jukilog/consumer.h"
+#include "jukilog/keys.h"
+#include "jukilog/operations.h"
+#include "jukilog/operators.h"
+#include "jukilog/pg.h"
+#include "jukilog/position.h"
+#include "jukilog/producer.h"
+#include "jukilog/purposes.h"
+#include "jukilog/seal.h"
+#include "jukilog/util.h"
+
+extern const char jk_sql_identity[];
+extern const char jk_sql_provider[];
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+struct provider {
+    jk_config_t cfg;
+    char schema[64], national[64], topic[128];
+    PGconn *db;
+    jk_consumer_t *cons;
+    jk_producer_t *out;
+    EVP_PKEY *key;
+    jk_catalogue_t *cat;
+    jk_operators_t *ops;
+    int64_t admin_as_of; /* every admin event appended before this is known */
+    int have_national;
+    long long provided, refused, ignored, malformed;
+};
+
+/* The operator registry follows the admin topic; only events the admin signed count. */
+static void on_admin(const jk_envelope_t *ev, int64_t broker_ms, void *ctx)
+{
+    struct provider *pv = ctx;
+    jk_err_t why;
+    if (jk_keyreg_verify(jk_consumer_keys(pv->cons), ev, broker_ms, &why) != 0) return;
+    jk_operators_apply(pv->ops, ev, broker_ms, &why);
+}
+
+/* One decision under way. */
+struct decision {
+    const jk_record_t *r;
+    const char *kind; /* inquiry | disclosure | bulk */
+    const char *operator_id, *purpose;
+    jk_operator_view_t op;
+    const jk_purpose_t *pp;
+    const char *reason;
+    char detail[512];
+    json_t *answer;    /* plaintext to seal, for a provision */
+    json_t *residents; /* resident codes */
+    long long count;
+    int national;
+    long long matched, unmatched; /* bulk */
+};
+
+static const char record_cols[] =
+    "resident_code, my_number, name, name_kana, birth_date, sex, address, status, "
+    "effective_date, municipality_code, reason, version";
+
+static int pg_fail(jk_err_t *err, const char *what, PGresult *r)
+{
+    jk_err_set(err, "%s: %s", what, PQresultErrorMessage(r));
+    err->msg[strcspn(err->msg, "\n")] = '\0';
+    PQclear(r);
+    return -1;
+}
+
+/* A person as answered: the items, the change reason and version, and where it came from. */
+static json_t *row_record(PGresult *r, int i, int first_col, int national)
+{
+    json_t *o = json_object();
+    for (int k = 0; k < 12; k++) {
+        const char *name = PQfname(r, first_col + k);
+        if (PQgetisnull(r, i, first_col + k)) continue;
+        const char *v = PQgetvalue(r, i, first_col + k);
+        if (strcmp(name, "version") == 0)
+            json_object_set_new(o, name, json_integer(atoll(v)));
+        else
+            json_object_set_new(o, name, json_string(v));
+    }
+    json_object_set_new(o, "national", json_boolean(national));
+    return o;
+}
+
+/* The WHERE clause of a query, with its parameters ($1...). */
+static void query_where(const json_t *q, int own, const char *schema, char *w, size_t n,
+                        const char *params[4], int *np)
+{
+    static const char *const four[] = {"name", "birth_date", "sex", "address"};
+    *np = 0;
+    const char *rc = json_string_value(json_object_get(q, "resident_code"));
+    const char *mn = json_string_value(json_object_get(q, "my_number"));
+    if (rc) {
+        params[(*np)++] = rc;
+        if (own)
+            snprintf(w, n,
+                     "(resident_code = $1 OR resident_code IN "
+                     "(SELECT new_code FROM %s.aliases WHERE old_code = $1))",
+                     schema);
+        else
+            snprintf(w, n, "resident_code = $1");
+        return;
+    }
+    if (mn) {
+        params[(*np)++] = mn;
+        snprintf(w, n, "my_number = $1");
+        return;
+    }
+    size_t len = 0;
+    w[0] = '\0';
+    for (int k = 0; k < 4; k++) {
+        const char *v = json_string_value(json_object_get(q, four[k]));
+        if (!v) continue;
+        params[(*np)++] = v;
+        int norm = k == 0 || k == 3;
+        len += (size_t)snprintf(w + len, n - len,
+                                norm ? "%sreplace(normalize(%s, NFKC), ' ', '') = "
+                                       "replace(normalize($%d, NFKC), ' ', '')"
+                                     : "%s%s = $%d",
+                                len ? " AND " : "", four[k], *np);
+    }
+}
+
+/* Persons matching q in one table: resident ones first, at most limit, with the total count in
+ * the last column. */
+static PGresult *find(struct provider *pv, const json_t *q, int national, int limit, jk_err_t *err)
+{
+    char w[1024], sql[2048];
+    const char *params[4];
+    int np;
+    query_where(q, !national, pv->schema, w, sizeof w, params, &np);
+    if (national)
+        snprintf(sql, sizeof sql,
+                 "SELECT %s, count(*) OVER () FROM %s.persons WHERE %s AND prefecture <> '%s' "
+                 "ORDER BY (status = 'resident') DESC, resident_code LIMIT %d",
+                 record_cols, pv->national, w, pv->cfg.prefecture, limit);
+    else
+        snprintf(sql, sizeof sql,
+                 "SELECT %s, count(*) OVER () FROM %s.identity WHERE %s "
+                 "ORDER BY (status = 'resident') DESC, resident_code LIMIT %d",
+                 record_cols, pv->schema, w, limit);
+    PGresult *r = PQexecParams(pv->db, sql, np, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pg_fail(err, "looking up the identity file", r);
+        return NULL;
+    }
+    return r;
+}
+
+static int is_resident(PGresult *r)
+{
+    return PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 7), "resident") == 0;
+}
+
+/* Who a query finds: this prefecture's residents; else, for persons not in this prefecture, the
+ * national projection's residents (an inquiry to the national server); else whoever this
+ * prefecture's file or the national projection knows, removed. */
+static int lookup(struct provider *pv, struct decision *d, const json_t *q, int limit,
+                  int own_only, jk_err_t *err)
+{
+    PGresult *own = find(pv, q, 0, limit, err), *nat = NULL, *use = own;
+    if (own == NULL) return -1;
+    if (!is_resident(own) && pv->have_national && !own_only) {
+        nat = find(pv, q, 1, limit, err);
+        if (nat == NULL) {
+            PQclear(own);
+            return -1;
+        }
+        if (is_resident(nat) || PQntuples(own) == 0) use = nat;
+    }
+    d->national = use == nat;
+    d->count = PQntuples(use) ? atoll(PQgetvalue(use, 0, 12)) : 0;
+    json_t *records = json_array();
+    for (int i = 0; i < PQntuples(use); i++) {
+        json_array_append_new(records, row_record(use, i, 0, d->national));
+        json_array_append_new(d->residents, json_string(PQgetvalue(use, i, 0)));
+    }
+    json_object_set_new(d->answer, "records", records);
+    json_object_set_new(d->answer, "count", json_integer(d->count));
+    PQclear(own);
+    PQclear(nat);
+    return 0;
+}
+
+/* A disclosure: the resident's record, every version of it, and every provision of it. */
+static int disclose(struct provider *pv, struct decision *d, const char *code, jk_err_t *err)
+{
+    json_t *q = json_pack("{s:s}", "resident_code", code);
+    int rc = lookup(pv, d, q, 1, 1, err);
+    json_decref(q);
+    if (rc || d->count == 0) return rc;
+    const char *current = json_string_value(json_array_get(d->residents, 0));
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT version, version_code, %s, "
+             "to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+             "to_char(valid_to AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+             "FROM %s.history_v WHERE resident_code = $1 ORDER BY version",
+             "my_number, name, name_kana, birth_date, sex, address, status, effective_date, "
+             "municipality_code, reason",
+             pv->schema);
+    const char *params[1] = {current};
+    PGresult *r = PQexecParams(pv->db, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) return pg_fail(err, "reading the history", r);
+    json_t *history = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *v = json_object();
+        for (int k = 0; k < PQnfields(r); k++) {
+            if (PQgetisnull(r, i, k)) continue;
+            const char *name = PQfname(r, k), *val = PQgetvalue(r, i, k);
+            if (strcmp(name, "version") == 0)
+                json_object_set_new(v, name, json_integer(atoll(val)));
+            else
+                json_object_set_new(v, k == PQnfields(r) - 2   ? "valid_from"
+                                       : k == PQnfields(r) - 1 ? "valid_to"
+                                                               : name,
+                                    json_string(val));
+        }
+        json_array_append_new(history, v);
+    }
+    PQclear(r);
+    json_object_set_new(d->answer, "history", history);
+
+    /* Provisions under the codes the person had before a resident_code_change count too. */
+    snprintf(sql, sizeof sql,
+             "SELECT to_char(r.request_time AT TIME ZONE 'UTC', "
+             "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), r.department, r.purpose, r.category, "
+             "r.request_type, array_to_json(r.items), r.national "
+             "FROM %1$s.provider_residents p JOIN %1$s.provider_records r USING (record_id) "
+             "WHERE r.outcome = 'provision' AND p.resident_code IN "
+             "(SELECT $1 UNION SELECT old_code FROM %1$s.aliases WHERE new_code = $1) "
+             "ORDER BY r.request_time, r.record_id",
+             pv->schema);
+    r = PQexecParams(pv->db, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) return pg_fail(err, "reading provisions", r);
+    json_t *provisions = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *items = json_loads(PQgetvalue(r, i, 5), 0, NULL);
+        json_array_append_new(
+            provisions,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b}", "time", PQgetvalue(r, i, 0),
+                      "department", PQgetvalue(r, i, 1), "purpose", PQgetvalue(r, i, 2),
+                      "category", PQgetvalue(r, i, 3), "request_type", PQgetvalue(r, i, 4),
+                      "items", items ? items : json_array(), "national",
+                      strcmp(PQgetvalue(r, i, 6), "t") == 0));
+    }
+    PQclear(r);
+    json_object_set_new(d->answer, "provisions", provisions);
+    return 0;
+}
+
+/* A bulk provision: each condition matched by my number, else by all 4 information exactly. */
+static int bulk(struct provider *pv, struct decision *d, const json_t *conds, jk_err_t *err)
+{
+    jk_copy_t cp = {0};
+    size_t i;
+    json_t *c;
+    json_array_foreach(conds, i, c) {
+        jk_copy_int(&cp, json_integer_value(json_object_get(c, "line")));
+        static const char *const f[] = {"my_number", "name", "birth_date", "sex", "address"};
+        for (int k = 0; k < 5; k++)
+            jk_copy_text(&cp, json_string_value(json_object_get(c, f[k])));
+        jk_copy_end_row(&cp);
+    }
+    char sql[2048];
+    int rc = jk_pg_exec(pv->db,
+                        "CREATE TEMP TABLE IF NOT EXISTS bulk_conditions (line bigint, my_number "
+                        "text, name text, birth_date text, sex text, address text) "
+                        "ON COMMIT DELETE ROWS",
+                        err) ||
+             jk_pg_exec(pv->db, "TRUNCATE bulk_conditions", err) ||
+             jk_pg_copy(pv->db, "COPY bulk_conditions FROM STDIN", &cp, err);
+    jk_copy_free(&cp);
+    if (rc) return -1;
+    snprintf(sql, sizeof sql,
+             "WITH m AS ("
+             " SELECT c.line, i.* FROM bulk_conditions c JOIN %1$s.identity i"
+             "  ON i.my_number = c.my_number"
+             " UNION ALL"
+             " SELECT c.line, i.* FROM bulk_conditions c JOIN %1$s.identity i"
+             "  ON c.my_number IS NULL"
+             "  AND replace(normalize(i.name, NFKC), ' ', '') = "
+             "replace(normalize(c.name, NFKC), ' ', '')"
+             "  AND i.birth_date = c.birth_date AND i.sex = c.sex"
+             "  AND replace(normalize(i.address, NFKC), ' ', '') = "
+             "replace(normalize(c.address, NFKC), ' ', ''))"
+             "SELECT c.line, count(m.line) OVER (PARTITION BY c.line), "
+             "m.resident_code, m.my_number, m.name, m.name_kana, m.birth_date, m.sex, m.address, "
+             "m.status, m.effective_date, m.municipality_code, m.reason, m.version "
+             "FROM bulk_conditions c LEFT JOIN m ON m.line = c.line "
+             "ORDER BY c.line, m.resident_code",
+             pv->schema);
+    PGresult *r = PQexec(pv->db, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) return pg_fail(err, "matching the conditions", r);
+    json_t *results = json_array();
+    for (int k = 0; k < PQntuples(r); k++) {
+        long long line = atoll(PQgetvalue(r, k, 0)), n = atoll(PQgetvalue(r, k, 1));
+        if (n == 1) {
+            json_array_append_new(results, json_pack("{s:I, s:s, s:o}", "line", line, "result",
+                                                     "matched", "record",
+                                                     row_record(r, k, 2, 0)));
+            json_array_append_new(d->residents, json_string(PQgetvalue(r, k, 2)));
+            d->matched++;
+        } else {
+            /* An ambiguous line comes once per candidate: report it once, provide nobody. */
+            if (k > 0 && atoll(PQgetvalue(r, k - 1, 0)) == line) continue;
+            json_array_append_new(results, json_pack("{s:I, s:s}", "line", line, "result",
+                                                     n == 0 ? "not_found" : "ambiguous"));
+            d->unmatched++;
+        }
+    }
+    PQclear(r);
+    d->count = d->matched;
+    json_object_set_new(d->answer, "results", results);
+    return 0;
+}
+
+/* Decides one request: sets d->reason for a refusal, or fills d->answer. */
+static int decide(struct provider *pv, struct decision *d, jk_err_t *err)
+{
+    const jk_record_t *r = d->r;
+    const json_t *data = r->ev->data;
+    d->operator_id = json_string_value(json_object_get(data, "operator"));
+    d->purpose = json_string_value(json_object_get(data, "purpose"));
+    const char *signer = strncmp(r->ev->source, "op:", 3) == 0 ? r->ev->source + 3 : "";
+    const char *refusal = NULL;
+
+    if (r->status != JK_REC_OK) {
+        /* Whose key would it be? An operator nobody registered is that; anything else is a
+         * signature that does not hold (or a chain it contradicts). */
+        if (jk_operators_check(pv->ops, signer, r->broker_ms, NULL, NULL, NULL, &refusal) != 0 &&
+            strcmp(refusal, "unknown_operator") == 0) {
+            d->reason = "unknown_operator";
+            snprintf(d->detail, sizeof d->detail, "no operator %s was registered at the time",
+                     signer);
+        } else {
+            d->reason = "bad_signature";
+            snprintf(d->detail, sizeof d->detail, "%s", r->error);
+        }
+        return 0;
+    }
+    jk_err_t why;
+    if (jk_operations_check_request(r->ev->type, data, &d->kind, &why) != 0) {
+        d->reason = "invalid_request";
+        snprintf(d->detail, sizeof d->detail, "%s", why.msg);
+        return 0;
+    }
+    if (strcmp(d->operator_id, signer) != 0) {
+        d->reason = "bad_signature";
+        snprintf(d->detail, sizeof d->detail, "signed by %s, on behalf of operator %s",
+                 r->ev->source, d->operator_id);
+        return 0;
+    }
+    const char *role = strcmp(d->kind, "bulk") == 0 ? "bulk" : "staff";
+    if (jk_operators_check(pv->ops, d->operator_id, r->broker_ms, d->purpose, role, &d->op,
+                           &refusal) != 0) {
+        d->reason = refusal;
+        snprintf(d->detail, sizeof d->detail, "operator %s: %s (role %s needed, purpose %s)",
+                 d->operator_id, refusal, role, d->purpose);
+        if (strcmp(refusal, "unknown_operator") == 0 || strcmp(refusal, "revoked") == 0)
+            return 0;
+    }
+    d->pp = jk_catalogue_find(pv->cat, d->purpose);
+    if (d->reason == NULL) {
+        if (!jk_catalogue_may_cite(pv->cat, d->purpose, d->op.department)) {
+            d->reason = "purpose_not_allowed";
+            snprintf(d->detail, sizeof d->detail,
+                     "the catalogue does not let department %s cite purpose %s", d->op.department,
+                     d->purpose);
+        } else if (strcmp(d->kind, "bulk") == 0 && !d->pp->bulk) {
+            d->reason = "purpose_not_allowed";
+            snprintf(d->detail, sizeof d->detail, "purpose %s does not allow bulk provision",
+                     d->purpose);
+        } else if (strcmp(d->kind, "disclosure") == 0 &&
+                   strcmp(d->pp->category, "disclosure") != 0) {
+            d->reason = "purpose_not_allowed";
+            snprintf(d->detail, sizeof d->detail, "a disclosure cites a disclosure purpose");
+        }
+    }
+
+    /* Look the persons up also for a refusal, so that each resident can see refused attempts
+     * on their record; the answer of a refusal is never sealed nor sent. */
+    int rc;
+    if (strcmp(d->kind, "inquiry") == 0) {
+        json_t *limit = json_object_get(data, "limit");
+        rc = lookup(pv, d, json_object_get(data, "query"),
+                    limit ? (int)json_integer_value(limit) : JK_INQUIRY_LIMIT, 0, err);
+    } else if (strcmp(d->kind, "disclosure") == 0) {
+        rc = disclose(pv, d, json_string_value(json_object_get(data, "resident_code")), err);
+    } else {
+        rc = d->reason ? 0 : bulk(pv, d, json_object_get(data, "conditions"), err);
+    }
+    if (rc) return -1;
+    if (d->reason == NULL && d->count == 0 && strcmp(d->kind, "bulk") != 0) {
+        d->reason = "not_found";
+        snprintf(d->detail, sizeof d->detail, "nobody matches the query");
+    }
+    return 0;
+}
+
+static json_t *items_json(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < jk_operations_n_items; i++)
+        json_array_append_new(a, json_string(jk_operations_items[i]));
+    return a;
+}
+
+/* Who the request speaks for: its operator field, else its signer. */
+static const char *operator_of(const struct decision *d)
+{
+    const char *src = d->r->ev->source;
+    return d->operator_id ? d->operator_id : strncmp(src, "op:", 3) == 0 ? src + 3 : src;
+}
+
+/* The record's data, and its row in provider_records / provider_residents. */
+static json_t *record_data(struct provider *pv, struct decision *d, const char *request_time,
+                           jk_err_t *err)
+{
+    const jk_envelope_t *ev = d->r->ev;
+    const char *type = strncmp(ev->type, "request.", 8) == 0 ? ev->type + 8 : ev->type;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:O}", "request_id", ev->id,
+                          "request_type", type, "operator", operator_of(d), "department",
+                          d->op.department, "purpose", d->purpose, "category",
+                          d->pp ? d->pp->category : NULL, "request_time", request_time,
+                          "residents", d->residents);
+    if (o == NULL) {
+        jk_err_set(err, "out of memory");
+        return NULL;
+    }
+    if (d->reason) {
+        json_object_set_new(o, "reason", json_string(d->reason));
+        json_object_set_new(o, "detail", json_string(d->detail));
+        return o;
+    }
+    json_object_set_new(o, "national", json_boolean(d->national));
+    json_object_set_new(o, "items", items_json());
+    json_object_set_new(o, "count", json_integer(d->count));
+    if (strcmp(d->kind, "bulk") == 0) {
+        json_object_set_new(o, "matched", json_integer(d->matched));
+        json_object_set_new(o, "unmatched", json_integer(d->unmatched));
+    }
+    EVP_PKEY *to = jk_key_from_public_b64(d->op.encryption_key, err);
+    char *pt = to ? json_dumps(d->answer, JSON_COMPACT) : NULL;
+    json_t *sealed = pt ? jk_seal(to, pt, strlen(pt), ev->id, err) : NULL;
+    if (pt) jk_pass_free(pt, strlen(pt));
+    EVP_PKEY_free(to);
+    if (sealed == NULL) {
+        json_decref(o);
+        return NULL;
+    }
+    json_object_set_new(o, "answer", sealed);
+    return o;
+}
+
+static int store_row(struct provider *pv, struct decision *d, const char *record_id,
+                     const json_t *rec, jk_err_t *err)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s.provider_records VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+             "$11, $12, $13::text[], $14)",
+             pv->schema);
+    char count[32], *items = NULL;
+    snprintf(count, sizeof count, "%lld", d->reason ? (long long)json_array_size(d->residents)
+                                                    : d->count);
+    if (!d->reason) items = jk_pg_array(jk_operations_items, jk_operations_n_items);
+    const char *p[14] = {
+        record_id,
+        d->r->ev->id,
+        json_string_value(json_object_get(rec, "request_type")),
+        d->reason ? "refusal" : "provision",
+        operator_of(d),
+        d->op.department,
+        d->purpose,
+        d->pp ? d->pp->category : NULL,
+        d->reason,
+        d->reason ? d->detail : NULL,
+        d->national ? "t" : "f",
+        json_string_value(json_object_get(rec, "request_time")),
+        items,
+        count,
+    };
+    PGresult *r = PQexecParams(pv->db, sql, 14, NULL, p, NULL, NULL, 0);
+    free(items);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) return pg_fail(err, "recording the decision", r);
+    PQclear(r);
+    if (json_array_size(d->residents) == 0) return 0;
+    size_t n = json_array_size(d->residents);
+    const char **codes = malloc(n * sizeof *codes);
+    if (codes == NULL) return jk_err_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        codes[i] = json_string_value(json_array_get(d->residents, i));
+    char *arr = jk_pg_array(codes, n);
+    free(codes);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s.provider_residents SELECT DISTINCT unnest($1::text[]), $2 "
+             "ON CONFLICT DO NOTHING",
+             pv->schema);
+    const char *p2[2] = {arr, record_id};
+    r = PQexecParams(pv->db, sql, 2, NULL, p2, NULL, NULL, 0);
+    free(arr);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) return pg_fail(err, "recording the persons", r);
+    PQclear(r);
+    return 0;
+}
+
+/* Decides one request and appends its record; the rows go into the open transaction. */
+static int answer(struct provider *pv, const jk_record_t *r, jk_err_t *err)
+{
+    /* Decide only what the admin topic, read to its end after the request's time, covers. */
+    while (r->broker_ms >= pv->admin_as_of) {
+        if (jk_now_ms() <= r->broker_ms) {
+            struct timespec ts = {0, 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (jk_consumer_admin_refresh(pv->cons, &pv->admin_as_of, err)) return -1;
+    }
+    struct decision d = {.r = r, .answer = json_object(), .residents = json_array()};
+    char request_time[JK_TIME_LEN], record_id[33];
+    jk_time_format(r->broker_ms, request_time);
+    jk_operations_record_id(r->ev->id, record_id);
+    json_t *rec = NULL;
+    int rc = -1;
+    if (decide(pv, &d, err)) goto out;
+    if (d.reason) {
+        json_decref(d.residents);
+        d.residents = json_array();
+        if (strcmp(d.reason, "bad_signature") != 0 && strcmp(d.reason, "invalid_request") != 0 &&
+            strcmp(d.reason, "unknown_operator") != 0) {
+            /* The persons the refused request would have touched, kept for their access log. */
+            json_t *recs = json_object_get(d.answer, "records");
+            size_t i;
+            json_t *v;
+            json_array_foreach(recs, i, v)
+                json_array_append(d.residents, json_object_get(v, "resident_code"));
+        }
+    }
+    rec = record_data(pv, &d, request_time, err);
+    if (rec == NULL || store_row(pv, &d, record_id, rec, err)) goto out;
+    char type[64];
+    snprintf(type, sizeof type, "%s.%s", d.reason ? "refusal" : "provision",
+             strncmp(r->ev->type, "request.", 8) == 0 ? r->ev->type + 8 : "unknown");
+    if (jk_producer_append_id(pv->out, record_id, pv->topic, r->ev->id, type, r->ev->id,
+                              json_incref(rec), err))
+        goto out;
+    if (d.reason)
+        pv->refused++;
+    else
+        pv->provided++;
+    rc = 0;
+out:
+    json_decref(rec);
+    json_decref(d.answer);
+    json_decref(d.residents);
+    return rc;
+}
+
+static int is_request(const jk_record_t *r)
+{
+    return r->ev && strncmp(r->ev->type, "request.", 8) == 0 &&
+           strncmp(r->ev->source, "op:", 3) == 0;
+}
+
+/* One batch in one transaction: decisions, rows, position; spool durable before the commit,
+ * sent after it. */
+static int run_batch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
+{
+    if (jk_pg_exec(pv->db, "BEGIN", err)) return -1;
+    for (size_t i = 0; i < b->n; i++) {
+        const jk_record_t *r = &b->recs[i];
+        if (r->status == JK_REC_INVALID) {
+            pv->malformed++;
+            fprintf(stderr, "provider: %s [%d] at %lld is not an event, skipped: %s\n", r->topic,
+                    r->partition, (long long)r->offset, r->error);
+            continue;
+        }
+        if (!is_request(r)) {
+            pv->ignored++;
+            continue;
+        }
+        if (answer(pv, r, err)) goto fail;
+    }
+    if (jk_producer_sync(pv->out, err) ||
+        jk_position_store(pv->db, pv->schema, "provider", pv->cons, err) ||
+        jk_pg_exec(pv->db, "COMMIT", err))
+        goto fail;
+    if (jk_producer_flush(pv->out, err)) {
+        /* The records stay spooled and go out with the next batch; the decisions stand. */
+        fprintf(stderr, "provider: %s\n", err->msg);
+    }
+    return 0;
+fail:
+    jk_pg_exec(pv->db, "ROLLBACK", &(jk_err_t){""});
+    return -1;
+}
+
+static int national_exists(struct provider *pv, jk_err_t *err)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT to_regclass('%s.persons') IS NOT NULL", pv->national);
+    PGresult *r = PQexec(pv->db, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) return pg_fail(err, "looking for the national projection", r);
+    pv->have_national = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    return 0;
+}
+
+static const char usage_text[] =
+    "usage: jukilog provider [--until-caught-up] [--rebuild] [-X key=value]...\n"
+    "\n"
+    "Answers every request on the operations topic (request.inquiry, request.disclosure,\n"
+    "request.bulk), in log order. Each is checked as of its own broker time: the operator's\n"
+    "signature, registration, role and granted purposes (admin topic), and that the catalogue\n"
+    "lets the operator's department cite the purpose. Then the persons are looked up in the\n"
+    "identity file (persons not in this prefecture: in the national projection built by\n"
+    "`jukilog national`), and a provision (personal data encrypted to the operator) or a\n"
+    "refusal with its reason is appended: unknown_operator, revoked, role_not_allowed,\n"
+    "purpose_not_allowed, bad_signature, invalid_request, not_found.\n"
+    "Exactly once: the decisions (tables provider_records, provider_residents) and the\n"
+    "position are committed together.\n"
+    "  --until-caught-up  stop once the topic is read up to where it ended at the start\n"
+    "  --rebuild          forget the decisions and decide every request again from offset 0\n"
+    "                     (records appended again carry the same ids: readers drop them)\n"
+    "Prints a summary line (JSON) at the end.\n";
+
+int cmd_provider(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"until-caught-up", no_argument, NULL, 'u'},
+        {"rebuild", no_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = "provider";
+    struct provider pv;
+    memset(&pv, 0, sizeof pv);
+    jk_err_t err;
+    if (jk_config_load(&pv.cfg, &err)) return jk_cli_fail(cmd, &err);
+    int until = 0, rebuild = 0, c, rc = JK_EXIT_ERROR;
+    jk_batch_t b = {0};
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "X:urh", opts, NULL)) != -1) {
+        if (c == 'u')
+            until = 1;
+        else if (c == 'r')
+            rebuild = 1;
+        else if ((rc = jk_cli_option(c, argv, cmd, &pv.cfg, usage_text)) != JK_CLI_NEXT)
+            goto out;
+    }
+    if ((rc = jk_cli_no_operands(cmd, argc, argv)) != JK_CLI_NEXT) goto out;
+    jk_config_schema(&pv.cfg, pv.schema, sizeof pv.schema);
+    snprintf(pv.national, sizeof pv.national, "%s_national", pv.cfg.ns);
+    jk_config_topic(&pv.cfg, "operations", pv.topic, sizeof pv.topic);
+    char source[64];
+    snprintf(source, sizeof source, "provider:%s", pv.cfg.prefecture);
+    pv.cat = jk_catalogue_default(&err);
+    pv.ops = pv.cat ? jk_operators_new() : NULL;
+    if (pv.cat && !pv.ops) jk_err_set(&err, "out of memory");
+    pv.db = pv.ops ? jk_pg_connect(&pv.cfg, &err) : NULL;
+    if (!pv.db || jk_pg_script(pv.db, jk_sql_journal, pv.schema, &err) ||
+        jk_pg_script(pv.db, jk_sql_identity, pv.schema, &err))
+        goto fail;
+    if (rebuild) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %1$s.provider_records, %1$s.provider_residents",
+                 pv.schema);
+        if (jk_pg_exec(pv.db, sql, &err) ||
+            jk_position_forget(pv.db, pv.schema, "provider", &err))
+            goto fail;
+    }
+    if (jk_pg_script(pv.db, jk_sql_provider, pv.schema, &err) || national_exists(&pv, &err))
+        goto fail;
+    pv.key = jk_cli_source_key(&pv.cfg, source, &err);
+    pv.out = pv.key ? jk_producer_open(&pv.cfg, source, pv.key, &err) : NULL;
+    /* Records a crash left in the spool go out first. */
+    if (!pv.out || jk_producer_flush(pv.out, &err)) goto fail;
+    pv.cons = jk_consumer_open_admin(&pv.cfg, on_admin, &pv, &err);
+    if (!pv.cons || jk_consumer_admin_refresh(pv.cons, &pv.admin_as_of, &err) ||
+        jk_position_restore(pv.db, pv.schema, "provider", pv.cons, pv.topic, &err))
+        goto fail;
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    int64_t started = jk_now_ms(), last_look = started;
+    while (!stop_requested && !(until && jk_consumer_caught_up(pv.cons))) {
+        if (jk_consumer_poll(pv.cons, &b, 256, 200, &err)) goto fail;
+        if (b.n == 0 && b.duplicates == 0) {
+            int64_t now = jk_now_ms();
+            if (!pv.have_national && now - last_look > 5000) {
+                if (national_exists(&pv, &err)) goto fail;
+                last_look = now;
+            }
+            continue;
+        }
+        if (run_batch(&pv, &b, &err)) goto fail;
+    }
+    if (jk_producer_flush(pv.out, &err)) goto fail;
+    double secs = (double)(jk_now_ms() - started) / 1000.0;
+    printf("{\"provided\":%lld,\"refused\":%lld,\"other_events\":%lld,\"malformed\":%lld,"
+           "\"seconds\":%.3f}\n",
+           pv.provided, pv.refused, pv.ignored, pv.malformed, secs);
+    rc = JK_EXIT_OK;
+    goto out;
+fail:
+    rc = jk_cli_fail(cmd, &err);
+out:
+    jk_batch_free(&b);
+    jk_consumer_close(pv.cons);
+    jk_producer_close(pv.out);
+    EVP_PKEY_free(pv.key);
+    jk_operators_free(pv.ops);
+    jk_catalogue_free(pv.cat);
+    if (pv.db) PQfinish(pv.db);
+    jk_config_free(&pv.cfg);
+    return rc;
+}
