@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"gen", cmd_gen, "write a synthetic prefecture's change records"},
     {"identity", cmd_identity, "export the identity file from PostgreSQL, now or as of a time"},
     {"operator", cmd_operator, "register and revoke operators; who could do what, when"},
+    {"decrypt", cmd_decrypt, "open a passphrase-protected result (JKENC1) with its passphrase"},
     {"projector", cmd_projector, "build the identity file in PostgreSQL from the identity topic"},
     {"relay", cmd_relay, "forward every accepted change to the national server"},
     {"provider", cmd_provider, "answer every inquiry, disclosure and bulk request on the log"},
