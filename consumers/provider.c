@@ -62,11 +62,11 @@ struct provider {
 };
 
 /* The operator registry follows the admin topic; only events the admin signed count. */
-static void on_admin(const jk_envelope_t *ev, int64_t broker_ms, void *ctx)
+static void on_admin(jk_consumer_t *c, const jk_envelope_t *ev, int64_t broker_ms, void *ctx)
 {
     struct provider *pv = ctx;
     jk_err_t why;
-    if (jk_keyreg_verify(jk_consumer_keys(pv->cons), ev, broker_ms, &why) != 0) return;
+    if (jk_keyreg_verify(jk_consumer_keys(c), ev, broker_ms, &why) != 0) return;
     jk_operators_apply(pv->ops, ev, broker_ms, &why);
 }
 
@@ -188,8 +188,8 @@ static int is_resident(PGresult *r)
 /* Who a query finds: this prefecture's residents; else, for persons not in this prefecture, the
  * national projection's residents (an inquiry to the national server); else whoever this
  * prefecture's file or the national projection knows, removed. */
-static int lookup(struct provider *pv, struct decision *d, const json_t *q, int limit,
-                  int own_only, jk_err_t *err)
+static int lookup(struct provider *pv, struct decision *d, const json_t *q, int limit, int own_only,
+                  jk_err_t *err)
 {
     PGresult *own = find(pv, q, 0, limit, err), *nat = NULL, *use = own;
     if (own == NULL) return -1;
@@ -244,9 +244,10 @@ static int disclose(struct provider *pv, struct decision *d, const char *code, j
             if (strcmp(name, "version") == 0)
                 json_object_set_new(v, name, json_integer(atoll(val)));
             else
-                json_object_set_new(v, k == PQnfields(r) - 2   ? "valid_from"
-                                       : k == PQnfields(r) - 1 ? "valid_to"
-                                                               : name,
+                json_object_set_new(v,
+                                    k == PQnfields(r) - 2   ? "valid_from"
+                                    : k == PQnfields(r) - 1 ? "valid_to"
+                                                            : name,
                                     json_string(val));
         }
         json_array_append_new(history, v);
@@ -269,13 +270,13 @@ static int disclose(struct provider *pv, struct decision *d, const char *code, j
     json_t *provisions = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
         json_t *items = json_loads(PQgetvalue(r, i, 5), 0, NULL);
-        json_array_append_new(
-            provisions,
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b}", "time", PQgetvalue(r, i, 0),
-                      "department", PQgetvalue(r, i, 1), "purpose", PQgetvalue(r, i, 2),
-                      "category", PQgetvalue(r, i, 3), "request_type", PQgetvalue(r, i, 4),
-                      "items", items ? items : json_array(), "national",
-                      strcmp(PQgetvalue(r, i, 6), "t") == 0));
+        json_array_append_new(provisions,
+                              json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b}", "time",
+                                        PQgetvalue(r, i, 0), "department", PQgetvalue(r, i, 1),
+                                        "purpose", PQgetvalue(r, i, 2), "category",
+                                        PQgetvalue(r, i, 3), "request_type", PQgetvalue(r, i, 4),
+                                        "items", items ? items : json_array(), "national",
+                                        strcmp(PQgetvalue(r, i, 6), "t") == 0));
     }
     PQclear(r);
     json_object_set_new(d->answer, "provisions", provisions);
@@ -288,7 +289,8 @@ static int bulk(struct provider *pv, struct decision *d, const json_t *conds, jk
     jk_copy_t cp = {0};
     size_t i;
     json_t *c;
-    json_array_foreach(conds, i, c) {
+    json_array_foreach(conds, i, c)
+    {
         jk_copy_int(&cp, json_integer_value(json_object_get(c, "line")));
         static const char *const f[] = {"my_number", "name", "birth_date", "sex", "address"};
         for (int k = 0; k < 5; k++)
@@ -330,8 +332,7 @@ static int bulk(struct provider *pv, struct decision *d, const json_t *conds, jk
         long long line = atoll(PQgetvalue(r, k, 0)), n = atoll(PQgetvalue(r, k, 1));
         if (n == 1) {
             json_array_append_new(results, json_pack("{s:I, s:s, s:o}", "line", line, "result",
-                                                     "matched", "record",
-                                                     row_record(r, k, 2, 0)));
+                                                     "matched", "record", row_record(r, k, 2, 0)));
             json_array_append_new(d->residents, json_string(PQgetvalue(r, k, 2)));
             d->matched++;
         } else {
@@ -390,8 +391,6 @@ static int decide(struct provider *pv, struct decision *d, jk_err_t *err)
         d->reason = refusal;
         snprintf(d->detail, sizeof d->detail, "operator %s: %s (role %s needed, purpose %s)",
                  d->operator_id, refusal, role, d->purpose);
-        if (strcmp(refusal, "unknown_operator") == 0 || strcmp(refusal, "revoked") == 0)
-            return 0;
     }
     d->pp = jk_catalogue_find(pv->cat, d->purpose);
     if (d->reason == NULL) {
@@ -446,17 +445,16 @@ static const char *operator_of(const struct decision *d)
     return d->operator_id ? d->operator_id : strncmp(src, "op:", 3) == 0 ? src + 3 : src;
 }
 
-/* The record's data, and its row in provider_records / provider_residents. */
-static json_t *record_data(struct provider *pv, struct decision *d, const char *request_time,
-                           jk_err_t *err)
+/* The record's data: a refusal with its reason, or a provision with the sealed answer. */
+static json_t *record_data(struct decision *d, const char *request_time, jk_err_t *err)
 {
     const jk_envelope_t *ev = d->r->ev;
     const char *type = strncmp(ev->type, "request.", 8) == 0 ? ev->type + 8 : ev->type;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:O}", "request_id", ev->id,
-                          "request_type", type, "operator", operator_of(d), "department",
-                          d->op.department, "purpose", d->purpose, "category",
-                          d->pp ? d->pp->category : NULL, "request_time", request_time,
-                          "residents", d->residents);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:O}", "request_id", ev->id,
+                  "request_type", type, "operator", operator_of(d), "department", d->op.department,
+                  "purpose", d->purpose, "category", d->pp ? d->pp->category : NULL, "request_time",
+                  request_time, "residents", d->residents);
     if (o == NULL) {
         jk_err_set(err, "out of memory");
         return NULL;
@@ -473,7 +471,7 @@ static json_t *record_data(struct provider *pv, struct decision *d, const char *
         json_object_set_new(o, "matched", json_integer(d->matched));
         json_object_set_new(o, "unmatched", json_integer(d->unmatched));
     }
-    EVP_PKEY *to = jk_key_from_public_b64(d->op.encryption_key, err);
+    EVP_PKEY *to = jk_key_from_public_b64_x25519(d->op.encryption_key, err);
     char *pt = to ? json_dumps(d->answer, JSON_COMPACT) : NULL;
     json_t *sealed = pt ? jk_seal(to, pt, strlen(pt), ev->id, err) : NULL;
     if (pt) jk_pass_free(pt, strlen(pt));
@@ -495,8 +493,8 @@ static int store_row(struct provider *pv, struct decision *d, const char *record
              "$11, $12, $13::text[], $14)",
              pv->schema);
     char count[32], *items = NULL;
-    snprintf(count, sizeof count, "%lld", d->reason ? (long long)json_array_size(d->residents)
-                                                    : d->count);
+    snprintf(count, sizeof count, "%lld",
+             d->reason ? (long long)json_array_size(d->residents) : d->count);
     if (!d->reason) items = jk_pg_array(jk_operations_items, jk_operations_n_items);
     const char *p[14] = {
         record_id,
@@ -559,8 +557,7 @@ static int answer(struct provider *pv, const jk_record_t *r, jk_err_t *err)
     if (d.reason) {
         json_decref(d.residents);
         d.residents = json_array();
-        if (strcmp(d.reason, "bad_signature") != 0 && strcmp(d.reason, "invalid_request") != 0 &&
-            strcmp(d.reason, "unknown_operator") != 0) {
+        if (strcmp(d.reason, "bad_signature") != 0 && strcmp(d.reason, "invalid_request") != 0) {
             /* The persons the refused request would have touched, kept for their access log. */
             json_t *recs = json_object_get(d.answer, "records");
             size_t i;
@@ -569,7 +566,7 @@ static int answer(struct provider *pv, const jk_record_t *r, jk_err_t *err)
                 json_array_append(d.residents, json_object_get(v, "resident_code"));
         }
     }
-    rec = record_data(pv, &d, request_time, err);
+    rec = record_data(&d, request_time, err);
     if (rec == NULL || store_row(pv, &d, record_id, rec, err)) goto out;
     char type[64];
     snprintf(type, sizeof type, "%s.%s", d.reason ? "refusal" : "provision",
@@ -633,7 +630,8 @@ static int national_exists(struct provider *pv, jk_err_t *err)
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT to_regclass('%s.persons') IS NOT NULL", pv->national);
     PGresult *r = PQexec(pv->db, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) return pg_fail(err, "looking for the national projection", r);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pg_fail(err, "looking for the national projection", r);
     pv->have_national = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
     return 0;
@@ -696,10 +694,9 @@ int cmd_provider(int argc, char **argv)
         goto fail;
     if (rebuild) {
         char sql[256];
-        snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %1$s.provider_records, %1$s.provider_residents",
-                 pv.schema);
-        if (jk_pg_exec(pv.db, sql, &err) ||
-            jk_position_forget(pv.db, pv.schema, "provider", &err))
+        snprintf(sql, sizeof sql,
+                 "DROP TABLE IF EXISTS %1$s.provider_records, %1$s.provider_residents", pv.schema);
+        if (jk_pg_exec(pv.db, sql, &err) || jk_position_forget(pv.db, pv.schema, "provider", &err))
             goto fail;
     }
     if (jk_pg_script(pv.db, jk_sql_provider, pv.schema, &err) || national_exists(&pv, &err))

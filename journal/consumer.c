@@ -137,7 +137,7 @@ static int admin_catch_up(jk_consumer_t *c, jk_err_t *err)
         /* A refused admin event changes no key; the registry stays as it was. Programs that
          * audit the admin topic itself read it as an ordinary topic and see the refusal. */
         if (ev) jk_keyreg_apply(c->keys, ev, message_ms(m), &why);
-        if (ev && c->on_admin) c->on_admin(ev, message_ms(m), c->on_admin_ctx);
+        if (ev && c->on_admin) c->on_admin(c, ev, message_ms(m), c->on_admin_ctx);
         jk_envelope_free(ev);
         c->admin_next = m->offset + 1;
         rd_kafka_message_destroy(m);

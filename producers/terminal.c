@@ -31,15 +31,16 @@ static EVP_PKEY *operator_key(const jk_config_t *cfg, const char *id, const char
         jk_err_set(err, "JUKILOG_HOME path too long");
         return NULL;
     }
-    EVP_PKEY *k = strcmp(kind, "signing") == 0 ? jk_key_load(path, err)
-                                                : jk_key_load_x25519(path, err);
+    EVP_PKEY *k =
+        strcmp(kind, "signing") == 0 ? jk_key_load(path, err) : jk_key_load_x25519(path, err);
     if (k == NULL)
         jk_err_wrap(err, "operator %s has no %s key here (made by `jukilog operator add`)", id,
                     kind);
     return k;
 }
 
-jk_terminal_t *jk_terminal_open(const jk_config_t *cfg, const char *operator_id, jk_err_t *err)
+jk_terminal_t *jk_terminal_open(const jk_config_t *cfg, const char *operator_id, int from_start,
+                                jk_err_t *err)
 {
     jk_terminal_t *t = calloc(1, sizeof *t);
     if (t == NULL) {
@@ -64,7 +65,7 @@ jk_terminal_t *jk_terminal_open(const jk_config_t *cfg, const char *operator_id,
         goto fail;
     }
     for (int i = 0; i < n; i++)
-        ends[i] = JK_OFFSET_END;
+        ends[i] = from_start ? JK_OFFSET_BEGINNING : JK_OFFSET_END;
     int rc = jk_consumer_assign(t->c, t->topic, ends, n, err);
     free(ends);
     if (rc) goto fail;
@@ -85,8 +86,7 @@ void jk_terminal_close(jk_terminal_t *t)
     free(t);
 }
 
-int jk_terminal_append(jk_terminal_t *t, const char *type, json_t *data, char id[33],
-                       jk_err_t *err)
+int jk_terminal_append(jk_terminal_t *t, const char *type, json_t *data, char id[33], jk_err_t *err)
 {
     if (jk_random_id(id)) {
         json_decref(data);
@@ -142,8 +142,8 @@ int jk_terminal_await(jk_terminal_t *t, const char *request_id, int timeout_ms, 
     }
 }
 
-int jk_terminal_ask(jk_terminal_t *t, const char *type, json_t *data, int timeout_ms,
-                    char id[33], jk_answer_t *a, jk_err_t *err)
+int jk_terminal_ask(jk_terminal_t *t, const char *type, json_t *data, int timeout_ms, char id[33],
+                    jk_answer_t *a, jk_err_t *err)
 {
     if (jk_terminal_append(t, type, data, id, err) || jk_terminal_flush(t, err)) return -1;
     return jk_terminal_await(t, id, timeout_ms, a, err);

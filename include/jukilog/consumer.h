@@ -60,7 +60,8 @@ void jk_consumer_close(jk_consumer_t *c);
 /* The same, telling fn of every event read from the admin topic (parsed, in the topic's order,
  * after the key registry took it; its signature not checked: fn can ask jk_consumer_keys), for
  * consumers that keep another projection of the admin topic, such as the operator registry. */
-typedef void (*jk_admin_fn)(const jk_envelope_t *ev, int64_t broker_ms, void *ctx);
+typedef void (*jk_admin_fn)(jk_consumer_t *c, const jk_envelope_t *ev, int64_t broker_ms,
+                            void *ctx);
 jk_consumer_t *jk_consumer_open_admin(const jk_config_t *cfg, jk_admin_fn fn, void *ctx,
                                       jk_err_t *err);
 
@@ -76,8 +77,9 @@ jk_consumer_t *jk_consumer_open_topics(const jk_config_t *cfg, const char *const
                                        jk_err_t *err);
 
 /* Assigns every partition of topic (full name). offsets[i] is where partition i starts
- * (JK_OFFSET_BEGINNING and JK_OFFSET_END allowed); offsets NULL means all from the beginning. n_offsets must
- * equal the partition count when offsets is given. Can be called for several topics. */
+ * (JK_OFFSET_BEGINNING and JK_OFFSET_END allowed); offsets NULL means all from the beginning.
+ * n_offsets must equal the partition count when offsets is given. Can be called for several topics.
+ */
 int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offsets, int n_offsets,
                        jk_err_t *err);
 

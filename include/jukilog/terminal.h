@@ -17,8 +17,10 @@
 typedef struct jk_terminal jk_terminal_t;
 
 /* Opens operator_id's terminal: keys from $JUKILOG_HOME/keys/operators/<id>/, the producer of
- * source "op:<id>", and a reader of the operations topic from its current end. */
-jk_terminal_t *jk_terminal_open(const jk_config_t *cfg, const char *operator_id, jk_err_t *err);
+ * source "op:<id>", and a reader of the operations topic from its current end, or from its
+ * beginning when from_start (to find the answer to an earlier request). */
+jk_terminal_t *jk_terminal_open(const jk_config_t *cfg, const char *operator_id, int from_start,
+                                jk_err_t *err);
 void jk_terminal_close(jk_terminal_t *t);
 
 /* Signs and spools a request (type "request.inquiry", ...; data taken) with a fresh id, written
@@ -50,10 +52,21 @@ int jk_terminal_await(jk_terminal_t *t, const char *request_id, int timeout_ms, 
 /* Appends one request (data taken), sends it, and waits for its answer: 1 with *a filled, 0 when
  * none came within timeout_ms (the request stays on the log and is answered when the provider
  * runs), -1 on error (the request could not be appended: err says so). */
-int jk_terminal_ask(jk_terminal_t *t, const char *type, json_t *data, int timeout_ms,
-                    char id[33], jk_answer_t *a, jk_err_t *err);
+int jk_terminal_ask(jk_terminal_t *t, const char *type, json_t *data, int timeout_ms, char id[33],
+                    jk_answer_t *a, jk_err_t *err);
 
 /* Opens a provision's sealed answer with the operator's encryption key: the plaintext JSON. */
 json_t *jk_terminal_open_answer(jk_terminal_t *t, const jk_answer_t *a, jk_err_t *err);
+
+/* For the terminal commands (inquire, disclose): prints the outcome of a request (a refusal's
+ * reason, or the opened answer through print, or as one JSON object) and returns the exit
+ * status: 0 provided, 1 refused, 2 error. */
+int jk_terminal_report(jk_terminal_t *t, const jk_answer_t *a, int as_json,
+                       void (*print)(const json_t *answer), const char *cmd);
+/* Opens the operator's terminal, asks (data taken), waits timeout_s, reports. With data NULL,
+ * type is the id of an earlier request, whose answer is looked for from the log's start. */
+int jk_terminal_run(const jk_config_t *cfg, const char *cmd, const char *operator_id,
+                    const char *type, json_t *data, int timeout_s, int as_json,
+                    void (*print)(const json_t *answer));
 
 #endif
