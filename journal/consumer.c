@@ -150,8 +150,9 @@ static int load_anchor(jk_consumer_t *c, jk_err_t *err)
 {
     char path[PATH_MAX];
     int home = strcmp(c->prefecture, c->cfg->prefecture) == 0;
-    int bad = home ? jk_config_path(c->cfg, path, sizeof path, "keys/admin.pub")
-                   : jk_config_path(c->cfg, path, sizeof path, "keys/anchors/%s.pub", c->prefecture);
+    int bad = home
+                  ? jk_config_path(c->cfg, path, sizeof path, "keys/admin.pub")
+                  : jk_config_path(c->cfg, path, sizeof path, "keys/anchors/%s.pub", c->prefecture);
     if (bad) return jk_err_set(err, "JUKILOG_HOME path too long");
     FILE *f = fopen(path, "r");
     if (!f) return 0; /* no pinned key here: trust the topic's first admin registration */
