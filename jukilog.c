@@ -21,6 +21,7 @@ static const struct command commands[] = {
     {"identity", cmd_identity, "export the identity file from PostgreSQL, now or as of a time"},
     {"operator", cmd_operator, "register and revoke operators; who could do what, when"},
     {"projector", cmd_projector, "build the identity file in PostgreSQL from the identity topic"},
+    {"national", cmd_national, "the national server's projection of every prefecture's notices"},
     {"relay", cmd_relay, "forward every accepted change to the national server"},
     {"replay", cmd_replay, "the identity file as of a broker time, straight from the log"},
     {"verify", cmd_verify, "check every signature and every source's chain on the log"},

@@ -48,6 +48,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_projector(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_relay(int argc, char **argv);
+int cmd_national(int argc, char **argv);
 int cmd_operator(int argc, char **argv);
 int cmd_identity(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
