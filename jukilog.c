@@ -22,6 +22,7 @@ static const struct command commands[] = {
     {"operator", cmd_operator, "register and revoke operators; who could do what, when"},
     {"decrypt", cmd_decrypt, "open a passphrase-protected result (JKENC1) with its passphrase"},
     {"projector", cmd_projector, "build the identity file in PostgreSQL from the identity topic"},
+    {"national", cmd_national, "the national server's projection of every prefecture's notices"},
     {"relay", cmd_relay, "forward every accepted change to the national server"},
     {"provider", cmd_provider, "answer every inquiry, disclosure and bulk request on the log"},
     {"inquire", cmd_inquire, "an operator's inquiry: request on the log, answer decrypted"},

@@ -42,7 +42,8 @@ static long forward_batch(PGconn *db, const char *schema, jk_producer_t *p, cons
         "SELECT e.n, e.event_id, e.source, e.reason, to_char(e.broker_time AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), h.version_code, h.version, h.effective_date, "
         "h.my_number, h.name, h.name_kana, h.birth_date, h.sex, h.address, h.municipality_code, "
-        "h.status FROM %1$s.events e JOIN %1$s.history h ON h.event_id = e.event_id "
+        "h.status, e.resident_code "
+        "FROM %1$s.events e JOIN %1$s.history h ON h.event_id = e.event_id "
         "WHERE e.outcome = 'applied' "
         "AND e.n > coalesce((SELECT last_n FROM %1$s.relay_position), 0) "
         "ORDER BY e.n LIMIT %2$d",
@@ -73,6 +74,12 @@ static long forward_batch(PGconn *db, const char *schema, jk_producer_t *p, cons
                       PQgetvalue(r, i, 2), "reason", PQgetvalue(r, i, 3), "effective_date",
                       PQgetvalue(r, i, 7), "broker_time", PQgetvalue(r, i, 4), "version",
                       (json_int_t)atoll(PQgetvalue(r, i, 6)), "record", record);
+        /* A resident_code_change's record carries the new code; the national side also needs
+         * the old one, to retire the record filed under it. */
+        const char *old = PQgetvalue(r, i, 16);
+        if (data && strcmp(PQgetvalue(r, i, 3), "resident_code_change") == 0 && old[0] &&
+            strcmp(old, code) != 0)
+            json_object_set_new(data, "previous_resident_code", json_string(old));
         if (!data ||
             jk_producer_append_id(p, id, topic, code, "national.notified", code, data, err)) {
             PQclear(r);
@@ -97,10 +104,10 @@ static const char cmd_relay_help[] =
     "\n"
     "Forwards every change the projector accepted to the national server, as one\n"
     "national.notified event each (the change's id, source, reason, effective date,\n"
-    "and the record after it) on the tenant's national topic, in the order the\n"
-    "projector applied them, exactly once. With --until-caught-up it stops when every\n"
-    "accepted change so far is forwarded; otherwise it keeps following. Prints a\n"
-    "summary line (JSON) at the end.\n";
+    "the record after it, and for resident_code_change the previous_resident_code) on\n"
+    "the tenant's national topic, in the order the projector applied them, exactly\n"
+    "once. With --until-caught-up it stops when every accepted change so far is\n"
+    "forwarded; otherwise it keeps following. Prints a summary line (JSON) at the end.\n";
 
 int cmd_relay(int argc, char **argv)
 {

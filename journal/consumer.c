@@ -52,6 +52,7 @@ struct jk_consumer {
     jk_chain_t *chain;
 
     rd_kafka_t *admin_rk;
+    char prefecture[3]; /* whose admin topic anchors the registry */
     char admin_topic[128];
     int64_t admin_next;
     int64_t admin_read_ms; /* wall time when the admin topic was last read to its end */
@@ -146,11 +147,16 @@ static int admin_catch_up(jk_consumer_t *c, jk_err_t *err)
     return 0;
 }
 
+/* The pinned admin key: $JUKILOG_HOME/keys/admin.pub for the home prefecture (the key that
+ * `admin init` made there), keys/anchors/<PP>.pub for another prefecture. */
 static int load_anchor(jk_consumer_t *c, jk_err_t *err)
 {
     char path[PATH_MAX];
-    if (jk_config_path(c->cfg, path, sizeof path, "keys/admin.pub"))
-        return jk_err_set(err, "JUKILOG_HOME path too long");
+    int home = strcmp(c->prefecture, c->cfg->prefecture) == 0;
+    int bad = home
+                  ? jk_config_path(c->cfg, path, sizeof path, "keys/admin.pub")
+                  : jk_config_path(c->cfg, path, sizeof path, "keys/anchors/%s.pub", c->prefecture);
+    if (bad) return jk_err_set(err, "JUKILOG_HOME path too long");
     FILE *f = fopen(path, "r");
     if (!f) return 0; /* no pinned key here: trust the topic's first admin registration */
     char b64[128] = "";
@@ -162,9 +168,24 @@ static int load_anchor(jk_consumer_t *c, jk_err_t *err)
     return 0;
 }
 
+static jk_consumer_t *open_with(const jk_config_t *cfg, const char *prefecture, jk_admin_fn fn,
+                                void *ctx, jk_err_t *err);
+
 jk_consumer_t *jk_consumer_open(const jk_config_t *cfg, jk_err_t *err)
 {
-    return jk_consumer_open_admin(cfg, NULL, NULL, err);
+    return open_with(cfg, NULL, NULL, NULL, err);
+}
+
+jk_consumer_t *jk_consumer_open_admin(const jk_config_t *cfg, jk_admin_fn fn, void *ctx,
+                                      jk_err_t *err)
+{
+    return open_with(cfg, NULL, fn, ctx, err);
+}
+
+jk_consumer_t *jk_consumer_open_prefecture(const jk_config_t *cfg, const char *prefecture,
+                                           jk_err_t *err)
+{
+    return open_with(cfg, prefecture, NULL, NULL, err);
 }
 
 int jk_consumer_admin_refresh(jk_consumer_t *c, int64_t *as_of, jk_err_t *err)
@@ -174,9 +195,13 @@ int jk_consumer_admin_refresh(jk_consumer_t *c, int64_t *as_of, jk_err_t *err)
     return 0;
 }
 
-jk_consumer_t *jk_consumer_open_admin(const jk_config_t *cfg, jk_admin_fn fn, void *ctx,
-                                      jk_err_t *err)
+static jk_consumer_t *open_with(const jk_config_t *cfg, const char *prefecture, jk_admin_fn fn,
+                                void *ctx, jk_err_t *err)
 {
+    if (prefecture && (strlen(prefecture) != 2 || strspn(prefecture, "0123456789") != 2)) {
+        jk_err_set(err, "prefecture \"%s\" is not 2 digits", prefecture);
+        return NULL;
+    }
     jk_consumer_t *c = calloc(1, sizeof *c);
     if (!c) {
         jk_err_set(err, "out of memory");
@@ -185,6 +210,7 @@ jk_consumer_t *jk_consumer_open_admin(const jk_config_t *cfg, jk_admin_fn fn, vo
     c->cfg = cfg;
     c->on_admin = fn;
     c->on_admin_ctx = ctx;
+    snprintf(c->prefecture, sizeof c->prefecture, "%s", prefecture ? prefecture : cfg->prefecture);
     c->verifying = 1;
     c->chain = jk_chain_new();
     if (!c->chain || load_anchor(c, err)) goto fail;
@@ -196,7 +222,7 @@ jk_consumer_t *jk_consumer_open_admin(const jk_config_t *cfg, jk_admin_fn fn, vo
     rd_kafka_poll_set_consumer(c->admin_rk);
     c->q = rd_kafka_queue_get_consumer(c->rk);
 
-    jk_config_topic(cfg, "admin", c->admin_topic, sizeof c->admin_topic);
+    snprintf(c->admin_topic, sizeof c->admin_topic, "%s.%s.admin", cfg->ns, c->prefecture);
     if (jk_kafka_partitions(c->admin_rk, c->admin_topic, 10000, err) < 0) goto fail;
     rd_kafka_topic_partition_list_t *al = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(al, c->admin_topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;

@@ -52,6 +52,7 @@ int cmd_provider(int argc, char **argv);
 int cmd_inquire(int argc, char **argv);
 int cmd_disclose(int argc, char **argv);
 int cmd_provide(int argc, char **argv);
+int cmd_national(int argc, char **argv);
 int cmd_operator(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);
 int cmd_identity(int argc, char **argv);

@@ -55,6 +55,18 @@ typedef struct jk_consumer jk_consumer_t;
 /* Opens a consumer and loads the key registry from the tenant's admin topic up to its current
  * end, trusting the admin public key in $JUKILOG_HOME/keys when it is there. */
 jk_consumer_t *jk_consumer_open(const jk_config_t *cfg, jk_err_t *err);
+
+/* The same for the tenant of another prefecture of cfg's namespace (the national server reads
+ * every prefecture's national topic, each checked against its own prefecture's keys): the key
+ * registry comes from <ns>.<prefecture>.admin, and its anchor is
+ *   - $JUKILOG_HOME/keys/admin.pub when prefecture is cfg's own (as jk_consumer_open),
+ *   - $JUKILOG_HOME/keys/anchors/<prefecture>.pub for another prefecture, when that file is
+ *     there (the other prefecture's admin public key, one base64 line like admin.pub),
+ *   - otherwise the topic's first admin self-registration.
+ * The home admin key is never pinned for another prefecture: it would refuse that prefecture's
+ * own admin. prefecture NULL means cfg's own. cfg must outlive the consumer. */
+jk_consumer_t *jk_consumer_open_prefecture(const jk_config_t *cfg, const char *prefecture,
+                                           jk_err_t *err);
 void jk_consumer_close(jk_consumer_t *c);
 
 /* The same, telling fn of every event read from the admin topic (parsed, in the topic's order,
