@@ -10,7 +10,8 @@ assert_eq "$(grep -c ': created$' <<<"$OUT")" 8 "admin key + 7 topics created"
 assert_contains "$OUT" "admin key" "admin key line"
 assert_contains "$OUT" "of admin:35: registered now" "admin key registered"
 assert_contains "$OUT" "service projector:35 key" "projector key"
-assert_eq "$(grep -c 'registered now' <<<"$OUT")" 3 "admin, projector and relay keys registered"
+assert_eq "$(grep -o 'service [a-z]*:35' <<<"$OUT" | tr '\n' ' ')" "service projector:35 service relay:35 service provider:35 service auditor:35 service consistency:35 " "service keys"
+assert_eq "$(grep -c 'registered now' <<<"$OUT")" 6 "admin and the five service keys registered"
 assert_eq "$(stat -c %a "$JUKILOG_HOME/keys/admin.pem")" 600 "admin key file mode"
 assert_eq "$(psql_q "select count(*) from information_schema.tables where table_schema = '${JUKILOG_NAMESPACE}_35'")" 2 "schema tables"
 
@@ -62,11 +63,11 @@ assert_eq "$(tail -n 1 "$T/a.out" | grep -o '"seq":[0-9]*')" '"seq":3334' "last 
 
 step "read back: every signature and chain verified"
 assert_status 0 jk verify --topic admin --topic identity
-assert_eq "$(tail -n 1 <<<"$OUT")" "verified 10006 events from 4 sources: 0 invalid, 0 bad signatures, 0 forks, 0 gaps, 0 duplicates dropped" "summary"
+assert_eq "$(tail -n 1 <<<"$OUT")" "verified 10009 events from 4 sources: 0 invalid, 0 bad signatures, 0 forks, 0 gaps, 0 duplicates dropped" "summary"
 assert_contains "$OUT" '{"source":"cs:352012","linked":3334,' "chain of 352012"
 assert_contains "$OUT" '{"source":"cs:352039","linked":3333,' "chain of 352039"
 assert_contains "$OUT" '{"source":"cs:352152","linked":3333,' "chain of 352152"
-assert_contains "$OUT" '{"source":"admin:35","linked":6,' "chain of the admin"
+assert_contains "$OUT" '{"source":"admin:35","linked":9,' "chain of the admin"
 jk journal read --topic identity --until-caught-up >"$T/read.jsonl"
 assert_eq "$(wc -l <"$T/read.jsonl")" 10000 "events read"
 assert_eq "$(grep -c '"status":"ok"' "$T/read.jsonl")" 10000 "all ok"
