@@ -14,6 +14,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"audit", cmd_audit, "audit views: access, yearly stats, flags; the out-of-purpose sample"},
+    {"auditor", cmd_auditor, "build the audit views in PostgreSQL from the operations topic"},
     {"admin", cmd_admin, "set up a prefecture's tenant: admin key, topics, schema"},
     {"cs", cmd_cs, "municipal Communication Server: enroll its key"},
     {"journal", cmd_journal, "append events as a source, send its spool, read or check events"},
