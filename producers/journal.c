@@ -18,9 +18,13 @@ static int check_spec(json_t *obj, const char *source, jk_err_t *err)
     json_t *v;
     json_object_foreach(obj, k, v)
     {
-        if (strcmp(k, "type") && strcmp(k, "subject") && strcmp(k, "data"))
-            return jk_err_set(err, "unknown field \"%s\" (expected type, subject, data)", k);
+        if (strcmp(k, "type") && strcmp(k, "subject") && strcmp(k, "data") && strcmp(k, "id"))
+            return jk_err_set(err, "unknown field \"%s\" (expected type, subject, data, id)", k);
     }
+    json_t *id = json_object_get(obj, "id");
+    if (id && !(json_is_string(id) && json_string_length(id) == 32 &&
+                jk_is_hex(json_string_value(id), 32)))
+        return jk_err_set(err, "field \"id\": must be 32 hex digits");
     json_t *type = json_object_get(obj, "type"), *subject = json_object_get(obj, "subject");
     json_t *data = json_object_get(obj, "data");
     if (!json_is_string(type)) return jk_err_set(err, "field \"type\": must be a string");
@@ -43,7 +47,9 @@ static const char append_usage_text[] =
     "\n"
     "Appends one signed event per input line (JSON Lines, default stdin):\n"
     "  {\"type\":\"demo.noted\",\"subject\":\"24727059608\",\"data\":{...}}\n"
-    "subject is optional and is also the Kafka key. NAME is the tenant's topic (identity,\n"
+    "subject is optional and is also the Kafka key; id (32 hex) is optional: an event\n"
+    "derived from another carries an id derived from it, so a copy is a duplicate. NAME is the "
+    "tenant's topic (identity,\n"
     "admin, operations, ...). Events are numbered, chained and signed with SOURCE's key\n"
     "from $JUKILOG_HOME/keys. Every line is checked first: a bad line stops the command,\n"
     "naming the line and field, and nothing is appended.\n"
@@ -158,9 +164,16 @@ static int journal_append(int argc, char **argv)
             json_t *s = json_loadb(buf, (size_t)len, 0, NULL);
             json_t *subject = json_object_get(s, "subject");
             const char *subj = subject ? json_string_value(subject) : NULL;
-            int bad =
-                jk_producer_append(p, topic, subj, json_string_value(json_object_get(s, "type")),
-                                   subj, json_incref(json_object_get(s, "data")), ids[batch], &err);
+            const char *type = json_string_value(json_object_get(s, "type"));
+            const char *given = json_string_value(json_object_get(s, "id"));
+            json_t *data = json_incref(json_object_get(s, "data"));
+            int bad;
+            if (given) {
+                bad = jk_producer_append_id(p, given, topic, subj, type, subj, data, &err);
+                snprintf(ids[batch], sizeof ids[batch], "%s", given);
+            } else {
+                bad = jk_producer_append(p, topic, subj, type, subj, data, ids[batch], &err);
+            }
             json_decref(s);
             if (bad) {
                 rc = jk_cli_fail(cmd, &err);

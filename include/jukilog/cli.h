@@ -57,5 +57,7 @@ int cmd_operator(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);
 int cmd_identity(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
+int cmd_auditor(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 #endif
