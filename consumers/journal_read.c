@@ -29,6 +29,8 @@ static const char *status_name(jk_record_status_t s)
         return "bad_signature";
     case JK_REC_FORK:
         return "fork";
+    case JK_REC_SKIPPED:
+        return "skipped";
     }
     return "?";
 }

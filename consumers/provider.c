@@ -26,6 +26,7 @@
 
 #include "jukilog/cli.h"
 #include "jukilog/consumer.h"
+#include "jukilog/envelope.h"
 #include "jukilog/keys.h"
 #include "jukilog/operations.h"
 #include "jukilog/operators.h"
@@ -34,6 +35,7 @@
 #include "jukilog/producer.h"
 #include "jukilog/purposes.h"
 #include "jukilog/seal.h"
+#include "jukilog/strmap.h"
 #include "jukilog/util.h"
 
 extern const char jk_sql_identity[];
@@ -58,8 +60,12 @@ struct provider {
     jk_operators_t *ops;
     int64_t admin_as_of; /* every admin event appended before this is known */
     int have_national;
+    jk_copy_t rows, persons; /* provider_records, provider_residents of the batch */
+    jk_strmap_t *prepared;   /* names of the look-ups prepared on db */
     long long provided, refused, ignored, malformed;
 };
+
+static int write_rows(struct provider *pv, jk_err_t *err);
 
 /* The operator registry follows the admin topic; only events the admin signed count. */
 static void on_admin(jk_consumer_t *c, const jk_envelope_t *ev, int64_t broker_ms, void *ctx)
@@ -125,10 +131,10 @@ static void query_where(const json_t *q, int own, const char *schema, char *w, s
     const char *mn = json_string_value(json_object_get(q, "my_number"));
     if (rc) {
         params[(*np)++] = rc;
-        if (own)
+        if (own) /* An array, so that the primary key's index serves both codes. */
             snprintf(w, n,
-                     "(resident_code = $1 OR resident_code IN "
-                     "(SELECT new_code FROM %s.aliases WHERE old_code = $1))",
+                     "resident_code = ANY (ARRAY[$1, (SELECT new_code FROM %s.aliases "
+                     "WHERE old_code = $1)])",
                      schema);
         else
             snprintf(w, n, "resident_code = $1");
@@ -158,21 +164,39 @@ static void query_where(const json_t *q, int own, const char *schema, char *w, s
  * the last column. */
 static PGresult *find(struct provider *pv, const json_t *q, int national, int limit, jk_err_t *err)
 {
-    char w[1024], sql[2048];
-    const char *params[4];
+    char w[1024], sql[2048], lim[16];
+    const char *params[5];
     int np;
     query_where(q, !national, pv->schema, w, sizeof w, params, &np);
+    snprintf(lim, sizeof lim, "%d", limit);
+    params[np++] = lim;
     if (national)
         snprintf(sql, sizeof sql,
                  "SELECT %s, count(*) OVER () FROM %s.persons WHERE %s AND prefecture <> '%s' "
-                 "ORDER BY (status = 'resident') DESC, resident_code LIMIT %d",
-                 record_cols, pv->national, w, pv->cfg.prefecture, limit);
+                 "ORDER BY (status = 'resident') DESC, resident_code LIMIT $%d",
+                 record_cols, pv->national, w, pv->cfg.prefecture, np);
     else
         snprintf(sql, sizeof sql,
                  "SELECT %s, count(*) OVER () FROM %s.identity WHERE %s "
-                 "ORDER BY (status = 'resident') DESC, resident_code LIMIT %d",
-                 record_cols, pv->schema, w, limit);
-    PGresult *r = PQexecParams(pv->db, sql, np, NULL, params, NULL, NULL, 0);
+                 "ORDER BY (status = 'resident') DESC, resident_code LIMIT $%d",
+                 record_cols, pv->schema, w, np);
+    /* A query's text depends only on which fields it gives: each shape is planned once. */
+    char h[65], name[24];
+    jk_sha256_hex(sql, strlen(sql), h);
+    snprintf(name, sizeof name, "q%.16s", h);
+    if (jk_strmap_get(pv->prepared, name) == NULL) {
+        PGresult *r = PQprepare(pv->db, name, sql, np, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            pg_fail(err, "preparing a look-up", r);
+            return NULL;
+        }
+        PQclear(r);
+        if (jk_strmap_put(pv->prepared, name, pv)) {
+            jk_err_set(err, "out of memory");
+            return NULL;
+        }
+    }
+    PGresult *r = PQexecPrepared(pv->db, name, np, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         pg_fail(err, "looking up the identity file", r);
         return NULL;
@@ -418,7 +442,9 @@ static int decide(struct provider *pv, struct decision *d, jk_err_t *err)
         rc = lookup(pv, d, json_object_get(data, "query"),
                     limit ? (int)json_integer_value(limit) : JK_INQUIRY_LIMIT, 0, err);
     } else if (strcmp(d->kind, "disclosure") == 0) {
-        rc = disclose(pv, d, json_string_value(json_object_get(data, "resident_code")), err);
+        /* Earlier decisions of this batch are provisions it must list too. */
+        rc = write_rows(pv, err) ||
+             disclose(pv, d, json_string_value(json_object_get(data, "resident_code")), err);
     } else {
         rc = d->reason ? 0 : bulk(pv, d, json_object_get(data, "conditions"), err);
     }
@@ -484,62 +510,67 @@ static json_t *record_data(struct decision *d, const char *request_time, jk_err_
     return o;
 }
 
+/* The decision's rows, buffered for one COPY per table and batch. */
 static int store_row(struct provider *pv, struct decision *d, const char *record_id,
                      const json_t *rec, jk_err_t *err)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO %s.provider_records VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-             "$11, $12, $13::text[], $14)",
-             pv->schema);
-    char count[32], *items = NULL;
-    snprintf(count, sizeof count, "%lld",
-             d->reason ? (long long)json_array_size(d->residents) : d->count);
-    if (!d->reason) items = jk_pg_array(jk_operations_items, jk_operations_n_items);
-    const char *p[14] = {
-        record_id,
-        d->r->ev->id,
-        json_string_value(json_object_get(rec, "request_type")),
-        d->reason ? "refusal" : "provision",
-        operator_of(d),
-        d->op.department,
-        d->purpose,
-        d->pp ? d->pp->category : NULL,
-        d->reason,
-        d->reason ? d->detail : NULL,
-        d->national ? "t" : "f",
-        json_string_value(json_object_get(rec, "request_time")),
-        items,
-        count,
-    };
-    PGresult *r = PQexecParams(pv->db, sql, 14, NULL, p, NULL, NULL, 0);
+    jk_copy_t *cp = &pv->rows;
+    jk_copy_text(cp, record_id);
+    jk_copy_text(cp, d->r->ev->id);
+    jk_copy_text(cp, json_string_value(json_object_get(rec, "request_type")));
+    jk_copy_text(cp, d->reason ? "refusal" : "provision");
+    jk_copy_text(cp, operator_of(d));
+    jk_copy_text(cp, d->op.department);
+    jk_copy_text(cp, d->purpose);
+    jk_copy_text(cp, d->pp ? d->pp->category : NULL);
+    jk_copy_text(cp, d->reason);
+    jk_copy_text(cp, d->reason ? d->detail : NULL);
+    jk_copy_text(cp, d->national ? "t" : "f");
+    jk_copy_time(cp, d->r->broker_ms);
+    char *items = d->reason ? NULL : jk_pg_array(jk_operations_items, jk_operations_n_items);
+    jk_copy_text(cp, items);
     free(items);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) return pg_fail(err, "recording the decision", r);
-    PQclear(r);
-    if (json_array_size(d->residents) == 0) return 0;
-    size_t n = json_array_size(d->residents);
-    const char **codes = malloc(n * sizeof *codes);
-    if (codes == NULL) return jk_err_set(err, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        codes[i] = json_string_value(json_array_get(d->residents, i));
-    char *arr = jk_pg_array(codes, n);
-    free(codes);
-    snprintf(sql, sizeof sql,
-             "INSERT INTO %s.provider_residents SELECT DISTINCT unnest($1::text[]), $2 "
-             "ON CONFLICT DO NOTHING",
-             pv->schema);
-    const char *p2[2] = {arr, record_id};
-    r = PQexecParams(pv->db, sql, 2, NULL, p2, NULL, NULL, 0);
-    free(arr);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) return pg_fail(err, "recording the persons", r);
-    PQclear(r);
+    jk_copy_int(cp, d->reason ? (long long)json_array_size(d->residents) : d->count);
+    jk_copy_end_row(cp);
+    /* A person matched by two lines of a bulk file was provided once. */
+    jk_strmap_t *seen = jk_strmap_new();
+    if (seen == NULL) return jk_err_set(err, "out of memory");
+    size_t i;
+    json_t *v;
+    json_array_foreach(d->residents, i, v)
+    {
+        const char *code = json_string_value(v);
+        if (jk_strmap_get(seen, code)) continue;
+        jk_strmap_put(seen, code, (void *)code);
+        jk_copy_text(&pv->persons, code);
+        jk_copy_text(&pv->persons, record_id);
+        jk_copy_end_row(&pv->persons);
+    }
+    jk_strmap_free(seen);
+    return pv->rows.oom || pv->persons.oom ? jk_err_set(err, "out of memory") : 0;
+}
+
+/* Writes the buffered rows into the open transaction. */
+static int write_rows(struct provider *pv, jk_err_t *err)
+{
+    char sql[256];
+    if (pv->rows.rows) {
+        snprintf(sql, sizeof sql, "COPY %s.provider_records FROM STDIN", pv->schema);
+        if (jk_pg_copy(pv->db, sql, &pv->rows, err)) return -1;
+    }
+    if (pv->persons.rows) {
+        snprintf(sql, sizeof sql,
+                 "COPY %s.provider_residents (resident_code, record_id) FROM STDIN", pv->schema);
+        if (jk_pg_copy(pv->db, sql, &pv->persons, err)) return -1;
+    }
     return 0;
 }
 
 /* Decides one request and appends its record; the rows go into the open transaction. */
 static int answer(struct provider *pv, const jk_record_t *r, jk_err_t *err)
 {
-    /* Decide only what the admin topic, read to its end after the request's time, covers. */
+    /* Decide only what the admin topic, read to its end after the request's time, covers (the
+     * batch's refresh covers all but requests appended while it ran). */
     while (r->broker_ms >= pv->admin_as_of) {
         if (jk_now_ms() <= r->broker_ms) {
             struct timespec ts = {0, 1000000L};
@@ -592,11 +623,20 @@ static int is_request(const jk_record_t *r)
            strncmp(r->ev->source, "op:", 3) == 0;
 }
 
+/* The provider reads requests only: its own records and the auditors' events go by unchecked. */
+static int wanted(const jk_envelope_t *ev, void *ctx)
+{
+    (void)ctx;
+    return strncmp(ev->type, "request.", 8) == 0 && strncmp(ev->source, "op:", 3) == 0;
+}
+
 /* One batch in one transaction: decisions, rows, position; spool durable before the commit,
  * sent after it. */
 static int run_batch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
 {
-    if (jk_pg_exec(pv->db, "BEGIN", err)) return -1;
+    if (jk_consumer_admin_refresh(pv->cons, &pv->admin_as_of, err) ||
+        jk_pg_exec(pv->db, "BEGIN", err))
+        return -1;
     for (size_t i = 0; i < b->n; i++) {
         const jk_record_t *r = &b->recs[i];
         if (r->status == JK_REC_INVALID) {
@@ -611,7 +651,7 @@ static int run_batch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
         }
         if (answer(pv, r, err)) goto fail;
     }
-    if (jk_producer_sync(pv->out, err) ||
+    if (write_rows(pv, err) || jk_producer_sync(pv->out, err) ||
         jk_position_store(pv->db, pv->schema, "provider", pv->cons, err) ||
         jk_pg_exec(pv->db, "COMMIT", err))
         goto fail;
@@ -621,6 +661,8 @@ static int run_batch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
     }
     return 0;
 fail:
+    jk_copy_free(&pv->rows);
+    jk_copy_free(&pv->persons);
     jk_pg_exec(pv->db, "ROLLBACK", &(jk_err_t){""});
     return -1;
 }
@@ -667,7 +709,9 @@ int cmd_provider(int argc, char **argv)
     struct provider pv;
     memset(&pv, 0, sizeof pv);
     jk_err_t err;
-    if (jk_config_load(&pv.cfg, &err)) return jk_cli_fail(cmd, &err);
+    /* Answers wait on this producer: send at once (-X linger.ms=N still overrides). */
+    if (jk_config_load(&pv.cfg, &err) || jk_config_kafka_set(&pv.cfg, "linger.ms=0", &err))
+        return jk_cli_fail(cmd, &err);
     int until = 0, rebuild = 0, c, rc = JK_EXIT_ERROR;
     jk_batch_t b = {0};
     optind = 1;
@@ -687,8 +731,8 @@ int cmd_provider(int argc, char **argv)
     snprintf(source, sizeof source, "provider:%s", pv.cfg.prefecture);
     pv.cat = jk_catalogue_default(&err);
     pv.ops = pv.cat ? jk_operators_new() : NULL;
-    if (pv.cat && !pv.ops) jk_err_set(&err, "out of memory");
-    pv.db = pv.ops ? jk_pg_connect(&pv.cfg, &err) : NULL;
+    if (pv.cat && (!pv.ops || !(pv.prepared = jk_strmap_new()))) jk_err_set(&err, "out of memory");
+    pv.db = pv.prepared ? jk_pg_connect(&pv.cfg, &err) : NULL;
     if (!pv.db || jk_pg_script(pv.db, jk_sql_journal, pv.schema, &err) ||
         jk_pg_script(pv.db, jk_sql_identity, pv.schema, &err))
         goto fail;
@@ -706,6 +750,7 @@ int cmd_provider(int argc, char **argv)
     /* Records a crash left in the spool go out first. */
     if (!pv.out || jk_producer_flush(pv.out, &err)) goto fail;
     pv.cons = jk_consumer_open_admin(&pv.cfg, on_admin, &pv, &err);
+    if (pv.cons) jk_consumer_only(pv.cons, wanted, NULL);
     if (!pv.cons || jk_consumer_admin_refresh(pv.cons, &pv.admin_as_of, &err) ||
         jk_position_restore(pv.db, pv.schema, "provider", pv.cons, pv.topic, &err))
         goto fail;
@@ -736,6 +781,9 @@ fail:
     rc = jk_cli_fail(cmd, &err);
 out:
     jk_batch_free(&b);
+    jk_copy_free(&pv.rows);
+    jk_copy_free(&pv.persons);
+    jk_strmap_free(pv.prepared);
     jk_consumer_close(pv.cons);
     jk_producer_close(pv.out);
     EVP_PKEY_free(pv.key);

@@ -16,9 +16,12 @@
  * newer than the last time the admin topic was read to its end. */
 #include "jukilog/consumer.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jukilog/kafka.h"
 #include "jukilog/keys.h"
@@ -46,6 +49,9 @@ struct jk_consumer {
     rd_kafka_queue_t *q;
     struct part **parts;
     size_t nparts;
+    /* Each partition queue writes a byte here when a message arrives on it empty, so that a
+     * consumer with nothing to read waits for whichever partition speaks first. */
+    int wake[2];
 
     jk_keyreg_t *keys;
     EVP_PKEY *anchor;
@@ -60,6 +66,8 @@ struct jk_consumer {
     int heads_only;        /* jk_consumer_verify_heads */
     int verifying;         /* the poll under way checks every signature */
     jk_admin_fn on_admin;  /* told of every admin event read */
+    int (*wanted)(const jk_envelope_t *ev, void *ctx); /* jk_consumer_only */
+    void *wanted_ctx;
     void *on_admin_ctx;
 };
 
@@ -81,6 +89,23 @@ static const char *const consumer_defaults[] = {
     "4096",
     "fetch.max.bytes",
     "4194304",
+    NULL,
+};
+
+/* The admin topic's reader asks for the topic's end before each catch-up. A broker answers one
+ * connection's requests in order, so that question waits behind the reader's own fetch, which
+ * the broker holds for fetch.wait.max.ms when there is nothing new: keep that wait short. */
+static const char *const admin_defaults[] = {
+    "group.id",
+    "jukilog",
+    "enable.auto.commit",
+    "false",
+    "enable.auto.offset.store",
+    "false",
+    "enable.partition.eof",
+    "true",
+    "fetch.wait.max.ms",
+    "5",
     NULL,
 };
 
@@ -210,13 +235,19 @@ static jk_consumer_t *open_with(const jk_config_t *cfg, const char *prefecture, 
     c->cfg = cfg;
     c->on_admin = fn;
     c->on_admin_ctx = ctx;
+    c->wake[0] = c->wake[1] = -1;
+    if (pipe2(c->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        jk_err_set(err, "cannot make a pipe");
+        free(c);
+        return NULL;
+    }
     snprintf(c->prefecture, sizeof c->prefecture, "%s", prefecture ? prefecture : cfg->prefecture);
     c->verifying = 1;
     c->chain = jk_chain_new();
     if (!c->chain || load_anchor(c, err)) goto fail;
     c->keys = jk_keyreg_new(c->anchor);
     c->rk = jk_kafka_client(cfg, RD_KAFKA_CONSUMER, consumer_defaults, err);
-    c->admin_rk = c->rk ? jk_kafka_client(cfg, RD_KAFKA_CONSUMER, consumer_defaults, err) : NULL;
+    c->admin_rk = c->rk ? jk_kafka_client(cfg, RD_KAFKA_CONSUMER, admin_defaults, err) : NULL;
     if (!c->keys || !c->rk || !c->admin_rk) goto fail;
     rd_kafka_poll_set_consumer(c->rk);
     rd_kafka_poll_set_consumer(c->admin_rk);
@@ -247,7 +278,10 @@ void jk_consumer_close(jk_consumer_t *c)
         for (size_t k = p->head; k < p->len; k++)
             rd_kafka_message_destroy(p->buf[k]);
         if (p->checked) jk_envelope_free(p->rec.ev);
-        if (p->q) rd_kafka_queue_destroy(p->q);
+        if (p->q) {
+            rd_kafka_queue_io_event_enable(p->q, -1, NULL, 0);
+            rd_kafka_queue_destroy(p->q);
+        }
         free(p);
     }
     if (c->q) rd_kafka_queue_destroy(c->q);
@@ -263,6 +297,8 @@ void jk_consumer_close(jk_consumer_t *c)
     jk_keyreg_free(c->keys);
     EVP_PKEY_free(c->anchor);
     jk_chain_free(c->chain);
+    for (int i = 0; i < 2; i++)
+        if (c->wake[i] >= 0) close(c->wake[i]);
     free(c);
 }
 
@@ -331,6 +367,7 @@ int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offse
             break;
         }
         rd_kafka_queue_forward(p->q, NULL);
+        rd_kafka_queue_io_event_enable(p->q, c->wake[1], "w", 1);
         c->parts[c->nparts++] = p;
         rd_kafka_topic_partition_list_add(add, topic, i)->offset =
             start == JK_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING : start;
@@ -381,6 +418,10 @@ static void check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_reco
         return;
     }
     r->status = JK_REC_OK;
+    if (c->wanted && !c->wanted(r->ev, c->wanted_ctx)) {
+        r->status = JK_REC_SKIPPED;
+        return;
+    }
     if (c->verifying) verify_record(c, r);
 }
 
@@ -446,6 +487,17 @@ static int head_before(const struct part *a, size_t ia, const struct part *b, si
     return ia < ib;
 }
 
+/* Waits at most timeout_ms for a message on any partition (every partition is at its end). */
+static void wait_any(jk_consumer_t *c, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = c->wake[0], .events = POLLIN};
+    if (poll(&pfd, 1, timeout_ms) > 0) {
+        char drain[64];
+        while (read(c->wake[0], drain, sizeof drain) > 0)
+            ;
+    }
+}
+
 static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms, jk_err_t *err)
 {
     jk_batch_clear(b);
@@ -504,7 +556,12 @@ static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
         if (!take) {
             int64_t left = deadline - jk_now_ms();
             if (b->n > 0 || left <= 0 || c->nparts == 0) break;
-            if (fill(blocked ? blocked : c->parts[0], left < 100 ? (int)left : 100, err)) return -1;
+            int wait = left < 100 ? (int)left : 100;
+            if (blocked) {
+                if (fill(blocked, wait, err)) return -1;
+            } else {
+                wait_any(c, wait);
+            }
             continue;
         }
         rd_kafka_message_t *m = take->buf[take->head++];
@@ -514,6 +571,11 @@ static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
         *r = take->rec;
         if (r->broker_ms > c->clock_ms) c->clock_ms = r->broker_ms;
         r->log_ms = c->clock_ms;
+        if (r->status == JK_REC_SKIPPED) {
+            jk_envelope_free(r->ev);
+            rd_kafka_message_destroy(m);
+            continue;
+        }
         /* A duplicate is dropped only once its signature is known to hold: a forged copy of
          * an old seq is refused, not dropped. */
         if (link_record(c, r) == 0 || (!take->verified && verify_record(c, r) != 0)) {
@@ -682,6 +744,13 @@ int jk_consumer_poll(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
     c->verifying = 1;
     snap_free(&sn);
     return rc;
+}
+
+void jk_consumer_only(jk_consumer_t *c, int (*wanted)(const jk_envelope_t *ev, void *ctx),
+                      void *ctx)
+{
+    c->wanted = wanted;
+    c->wanted_ctx = ctx;
 }
 
 void jk_consumer_verify_heads(jk_consumer_t *c, int on)

@@ -281,7 +281,9 @@ int cmd_provide(int argc, char **argv)
     const char *cmd = "provide";
     jk_config_t cfg;
     jk_err_t err;
-    if (jk_config_load(&cfg, &err)) return jk_cli_fail(cmd, &err);
+    /* The operator waits on this request: send it at once (-X linger.ms=N overrides). */
+    if (jk_config_load(&cfg, &err) || jk_config_kafka_set(&cfg, "linger.ms=0", &err))
+        return jk_cli_fail(cmd, &err);
     const char *file = NULL, *op = NULL, *purpose = NULL, *out = NULL, *passfile = NULL;
     int timeout_s = 300, c, rc = JK_EXIT_ERROR;
     char *buf = NULL, *pass = NULL, *csv = NULL;

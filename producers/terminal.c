@@ -39,6 +39,13 @@ static EVP_PKEY *operator_key(const jk_config_t *cfg, const char *id, const char
     return k;
 }
 
+/* A terminal reads the provider's records only. */
+static int from_provider(const jk_envelope_t *ev, void *ctx)
+{
+    const jk_terminal_t *t = ctx;
+    return strcmp(ev->source, t->provider) == 0;
+}
+
 jk_terminal_t *jk_terminal_open(const jk_config_t *cfg, const char *operator_id, int from_start,
                                 jk_err_t *err)
 {
@@ -57,6 +64,7 @@ jk_terminal_t *jk_terminal_open(const jk_config_t *cfg, const char *operator_id,
     t->p = t->encryption ? jk_producer_open(cfg, source, t->signing, err) : NULL;
     t->c = t->p ? jk_consumer_open(cfg, err) : NULL;
     if (t->c == NULL) goto fail;
+    jk_consumer_only(t->c, from_provider, t);
     int n = jk_consumer_partitions(t->c, t->topic, err);
     if (n < 0) goto fail;
     int64_t *ends = malloc((size_t)n * sizeof *ends);

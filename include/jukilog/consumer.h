@@ -24,6 +24,7 @@ typedef enum jk_record_status {
     JK_REC_INVALID,       /* not a well-formed event: error says which field */
     JK_REC_BAD_SIGNATURE, /* no key for the source at that time, or the signature fails */
     JK_REC_FORK,          /* signature holds but prev contradicts the source's chain */
+    JK_REC_SKIPPED,       /* not wanted (jk_consumer_only): never returned */
 } jk_record_status_t;
 
 typedef struct jk_record {
@@ -102,6 +103,14 @@ int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offse
  * of a consumer that checks every signature. Off by default: live consumers check every event
  * once, when it first arrives. */
 void jk_consumer_verify_heads(jk_consumer_t *c, int on);
+
+/* Returns only the events wanted says it wants; the others are read past (their offsets count
+ * as read) without checking their signatures or following their chains, which is what makes a
+ * reader of a busy topic that wants a few of its events cheap: a provider that reads requests but
+ * not the records it wrote itself, a terminal that reads only the provider's records. Events
+ * that are not well formed are always returned. */
+void jk_consumer_only(jk_consumer_t *c, int (*wanted)(const jk_envelope_t *ev, void *ctx),
+                      void *ctx);
 
 /* Sets the log clock (for a consumer resuming where a stored position left off). */
 void jk_consumer_set_clock(jk_consumer_t *c, int64_t log_ms);

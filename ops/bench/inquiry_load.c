@@ -1,0 +1,126 @@
+/* inquiry_load.c: the load generator of ops/bench/inquiry. One operator's terminal sends
+ * inquiries by resident code at a fixed rate for a number of seconds and measures each round
+ * trip as DESIGN.md defines it: from just before the request is appended to the moment its
+ * answer, read from the log, is decrypted. Prints key=value lines; asserts nothing.
+ *
+ * usage: jukilog-bench-inquiry OPERATOR PURPOSE CODES_FILE RATE SECONDS */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jukilog/config.h"
+#include "jukilog/strmap.h"
+#include "jukilog/terminal.h"
+#include "jukilog/util.h"
+
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "usage: %s OPERATOR PURPOSE CODES_FILE RATE SECONDS\n", argv[0]);
+        return 2;
+    }
+    const char *op = argv[1], *purpose = argv[2];
+    int rate = atoi(argv[4]), seconds = atoi(argv[5]);
+    FILE *f = fopen(argv[3], "r");
+    if (!f || rate < 1 || seconds < 1) {
+        fprintf(stderr, "%s: bad arguments\n", argv[0]);
+        return 2;
+    }
+    size_t ncodes = 0, cap = 1024;
+    char(*codes)[12] = malloc(cap * sizeof *codes);
+    char line[64];
+    while (codes && fgets(line, sizeof line, f)) {
+        if (strlen(line) < 11) continue;
+        if (ncodes == cap) codes = realloc(codes, (cap *= 2) * sizeof *codes);
+        memcpy(codes[ncodes], line, 11);
+        codes[ncodes++][11] = '\0';
+    }
+    fclose(f);
+    jk_config_t cfg;
+    jk_err_t err;
+    if (!codes || ncodes == 0 || jk_config_load(&cfg, &err) ||
+        jk_config_kafka_set(&cfg, "linger.ms=0", &err)) {
+        fprintf(stderr, "%s: no codes, or %s\n", argv[0], err.msg);
+        return 2;
+    }
+    jk_terminal_t *t = jk_terminal_open(&cfg, op, 0, &err);
+    if (!t) {
+        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        return 2;
+    }
+    size_t total = (size_t)rate * (size_t)seconds, sent = 0, done = 0, refused = 0;
+    long long *lat = calloc(total, sizeof *lat);
+    long long *t0 = calloc(total, sizeof *t0);
+    jk_strmap_t *pending = jk_strmap_new();
+    int64_t start = jk_now_ms();
+    int64_t stop_at = start + (int64_t)seconds * 1000 + 15000;
+    while (done + refused < total && jk_now_ms() < stop_at) {
+        int64_t now = jk_now_ms();
+        size_t due = (size_t)((now - start) * rate / 1000);
+        if (due > total) due = total;
+        if (sent < due) {
+            for (; sent < due; sent++) {
+                json_t *data =
+                    json_pack("{s:s, s:s, s:{s:s}, s:i}", "operator", op, "purpose", purpose,
+                              "query", "resident_code", codes[sent % ncodes], "limit", 1);
+                char id[33];
+                t0[sent] = now_us();
+                if (jk_terminal_append(t, "request.inquiry", data, id, &err)) break;
+                jk_strmap_put(pending, id, &t0[sent]);
+            }
+            if (jk_terminal_flush(t, &err)) {
+                fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+                return 2;
+            }
+        }
+        jk_answer_t a = {0};
+        int got = jk_terminal_next(t, 1, &a, &err);
+        if (got < 0) {
+            fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+            return 2;
+        }
+        if (got == 0) continue;
+        long long *sent_at = jk_strmap_del(pending, a.request_id);
+        if (sent_at) {
+            if (strncmp(a.type, "provision.", 10) == 0) {
+                json_t *ans = jk_terminal_open_answer(t, &a, &err);
+                if (ans)
+                    lat[done++] = now_us() - *sent_at;
+                else
+                    refused++;
+                json_decref(ans);
+            } else {
+                refused++;
+            }
+        }
+        json_decref(a.data);
+    }
+    qsort(lat, done, sizeof *lat, cmp_ll);
+    double p50 = done ? lat[done / 2] / 1000.0 : -1,
+           p99 = done ? lat[done * 99 / 100] / 1000.0 : -1,
+           max = done ? lat[done - 1] / 1000.0 : -1;
+    printf("rate=%d seconds=%d sent=%zu answered=%zu refused_or_unopened=%zu lost=%zu "
+           "p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n",
+           rate, seconds, sent, done, refused, jk_strmap_count(pending), p50, p99, max);
+    jk_strmap_free(pending);
+    free(lat);
+    free(t0);
+    free(codes);
+    jk_terminal_close(t);
+    jk_config_free(&cfg);
+    return 0;
+}
