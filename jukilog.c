@@ -16,6 +16,8 @@ struct command {
 static const struct command commands[] = {
     {"admin", cmd_admin, "set up a prefecture's tenant: admin key, topics, schema"},
     {"cs", cmd_cs, "municipal Communication Server: enroll its key"},
+    {"consistency", cmd_consistency,
+     "consistency check with each municipality: submit, answer, report"},
     {"journal", cmd_journal, "append events as a source, send its spool, read or check events"},
     {"gen", cmd_gen, "write a synthetic prefecture's change records"},
     {"identity", cmd_identity, "export the identity file from PostgreSQL, now or as of a time"},

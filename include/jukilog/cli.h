@@ -51,5 +51,8 @@ int cmd_relay(int argc, char **argv);
 int cmd_operator(int argc, char **argv);
 int cmd_identity(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
+int cmd_consistency(int argc, char **argv);
+int cmd_consistency_submit(int argc, char **argv);
+int cmd_consistency_report(int argc, char **argv);
 
 #endif
