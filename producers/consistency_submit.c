@@ -170,6 +170,7 @@ struct submit {
     char id[33];
     size_t bytes_sent;
     long events_sent, records_sent;
+    json_t *answers; /* the prefecture's answers read so far, by type */
 };
 
 static int append(struct submit *s, const char *type, json_t *data, char id_out[33], jk_err_t *err)
@@ -180,13 +181,14 @@ static int append(struct submit *s, const char *type, json_t *data, char id_out[
 }
 
 /* Waits for the prefecture's event of that type answering this submission; *data gets its
- * data (a new reference). */
+ * data (a new reference). Answers read while waiting for another one are kept for later. */
 static int await(struct submit *s, const char *type, int timeout_s, json_t **data, jk_err_t *err)
 {
     jk_batch_t b = {0};
     int64_t deadline = jk_now_ms() + (int64_t)timeout_s * 1000;
-    *data = NULL;
-    while (!*data) {
+    for (;;) {
+        *data = json_incref(json_object_get(s->answers, type));
+        if (*data) break;
         if (jk_now_ms() > deadline) {
             jk_batch_free(&b);
             return jk_err_set(err,
@@ -199,13 +201,12 @@ static int await(struct submit *s, const char *type, int timeout_s, json_t **dat
             jk_batch_free(&b);
             return -1;
         }
-        for (size_t i = 0; i < b.n && !*data; i++) {
+        for (size_t i = 0; i < b.n; i++) {
             const jk_record_t *r = &b.recs[i];
-            if (r->status != JK_REC_OK || strcmp(r->ev->source, s->service) != 0 ||
-                strcmp(r->ev->type, type) != 0)
-                continue;
+            if (r->status != JK_REC_OK || strcmp(r->ev->source, s->service) != 0) continue;
             const char *sub = json_string_value(json_object_get(r->ev->data, "submission"));
-            if (sub && strcmp(sub, s->id) == 0) *data = json_incref(r->ev->data);
+            if (sub && strcmp(sub, s->id) == 0)
+                json_object_set(s->answers, r->ev->type, r->ev->data);
         }
     }
     jk_batch_free(&b);
@@ -331,6 +332,7 @@ int cmd_consistency_submit(int argc, char **argv)
     const char *cmd = "consistency submit";
     struct submit s;
     memset(&s, 0, sizeof s);
+    s.answers = json_object();
     struct snapshot snap;
     memset(&snap, 0, sizeof snap);
     jk_digests_t dg = {0};
@@ -462,6 +464,7 @@ fail:
 out:
     json_decref(req);
     json_decref(rep);
+    json_decref(s.answers);
     free(digests);
     free(ends);
     jk_digests_free(&dg);

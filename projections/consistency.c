@@ -314,9 +314,9 @@ int jk_consistency_print(FILE *out, const json_t *r)
         long long from = (long long)json_integer_value(json_object_get(e, "from"));
         long long to = (long long)json_integer_value(json_object_get(e, "to"));
         fprintf(out,
-                "%s seq %lld..%lld (%lld events) never reached the prefecture; find them in the "
-                "CS's spool or records and send the changes again\n",
-                str_or(e, "source", "?"), from, to, to - from + 1);
+                "%s seq %lld..%lld (%lld event%s) never reached the prefecture; find the "
+                "changes in the CS's spool or records and send them again\n",
+                str_or(e, "source", "?"), from, to, to - from + 1, to == from ? "" : "s");
     }
     if (findings == 0) fputs("no differences\n", out);
     return ferror(out) ? -1 : 0;

@@ -291,8 +291,8 @@ static void clerk_report(void **state)
            "send the person's last change record again (jukilog cs send)\n"
            "10000000002 name_kana differs: municipality \"ニ\", prefecture (none); if the registry "
            "is right, send a name_change (or an ex_officio_correction)\n"
-           "cs:352039 seq 4..5 (2 events) never reached the prefecture; find them in the CS's "
-           "spool or records and send the changes again\n");
+           "cs:352039 seq 4..5 (2 events) never reached the prefecture; find the changes in the "
+           "CS's spool or records and send them again\n");
     free(s);
     json_object_set_new(r, "only_in_municipality", json_array());
     json_object_set_new(r, "differences", json_array());
