@@ -265,10 +265,8 @@ static int report(struct checker *c, const struct submission *s, const json_t *m
                         json_integer((json_int_t)json_array_size(s->requested)));
     json_object_set_new(data, "gaps", gaps);
     derived_id("consistency.reported", s->id, id_out);
-    char topic[128];
-    snprintf(topic, sizeof topic, "%s", c->topic);
     c->reports++;
-    return jk_producer_append_id(c->p, id_out, topic, s->municipality, "consistency.reported",
+    return jk_producer_append_id(c->p, id_out, c->topic, s->municipality, "consistency.reported",
                                  s->municipality, data, err);
 }
 
