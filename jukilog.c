@@ -32,6 +32,8 @@ static const struct command commands[] = {
     {"decrypt", cmd_decrypt, "open a passphrase-protected result (JKENC1) with its passphrase"},
     {"auditor", cmd_auditor, "build the audit views in PostgreSQL from the operations topic"},
     {"audit", cmd_audit, "audit views: access, yearly stats, flags; the out-of-purpose sample"},
+    {"consistency", cmd_consistency,
+     "consistency check with each municipality: submit, answer, report"},
 };
 
 static void usage(FILE *out)

@@ -40,7 +40,8 @@ static const char cs_enroll_help[] =
     "Creates the key pair of the municipality's CS in $JUKILOG_HOME/keys/cs_CODE.pem\n"
     "(kept if it exists) and registers its public key on the admin topic, signed by\n"
     "the admin key. CODE is the 6-digit municipality code with its check digit, of\n"
-    "the prefecture JUKILOG_PREFECTURE. Enrolling again changes nothing.\n";
+    "the prefecture JUKILOG_PREFECTURE. The same key is registered for the CS's\n"
+    "consistency checks (source cscheck:CODE). Enrolling again changes nothing.\n";
 
 static int cs_enroll(int argc, char **argv)
 {
@@ -87,6 +88,11 @@ static int cs_enroll(int argc, char **argv)
     char id[17] = "";
     jk_key_id(key, id, &err);
     int reg = jk_admin_register_key(&cfg, source, key, &err);
+    /* The same key signs the CS's consistency checks, on a chain of their own (cscheck:CODE),
+     * so that the identity topic's readers see the CS's identity chain without holes. */
+    char check_source[32];
+    snprintf(check_source, sizeof check_source, "cscheck:%s", code);
+    if (reg >= 0 && jk_admin_register_key(&cfg, check_source, key, &err) < 0) reg = -1;
     EVP_PKEY_free(key);
     if (reg < 0) {
         rc = jk_cli_fail(cmd, &err);

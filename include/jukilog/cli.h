@@ -59,5 +59,8 @@ int cmd_identity(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_auditor(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_consistency(int argc, char **argv);
+int cmd_consistency_submit(int argc, char **argv);
+int cmd_consistency_report(int argc, char **argv);
 
 #endif
