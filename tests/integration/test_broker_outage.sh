@@ -11,6 +11,7 @@ trap 'rc=$?; "$STACK" status >/dev/null 2>&1 || restart_broker; cleanup' EXIT
 N=100000
 jk admin init >/dev/null
 jk cs enroll --municipality 352039 >/dev/null
+jk operator add --id sato --department kenko_fukushi --role staff --purposes b5.child_rearing_allowance >/dev/null
 make_events $N 1 >"$T/events.jsonl"
 
 step "append $N events; kill -9 the broker once the first batch is confirmed"
@@ -40,6 +41,12 @@ spool="$JUKILOG_HOME/spool/cs_352039.spool"
 [ -s "$spool" ] || fail "spool $spool is empty"
 # what is not yet appended (events not sent, not spooled) is appended by a rerun of the rest
 sent_or_spooled=$((sent + spooled))
+
+step "an inquiry with the broker down fails cleanly, and nothing is shown"
+assert_status 2 jk inquire --operator sato --purpose b5.child_rearing_allowance --resident-code 24727059608 --timeout 5
+assert_eq "$OUT" "" "nothing shown"
+assert_eq "$(wc -l <<<"$ERR")" 1 "one-line error"
+assert_contains "$ERR" "jukilog inquire: " "the error names the command"
 
 step "broker back; flush sends the spool"
 restart_broker
