@@ -26,6 +26,7 @@
 #include "jukilog/consumer.h"
 #include "jukilog/kafka.h"
 #include "jukilog/pg.h"
+#include "jukilog/position.h"
 
 extern const char jk_sql_national[];
 
@@ -69,38 +70,6 @@ static int pg_fail(jk_err_t *err, const char *what, PGresult *r)
     return -1;
 }
 
-/* Where the consumer of pf left off: stored offsets, and each source's chain head. */
-static int load_position(struct national *nt, struct pref *pf, int64_t *offsets, int n,
-                         jk_err_t *err)
-{
-    for (int i = 0; i < n; i++)
-        offsets[i] = JK_OFFSET_BEGINNING;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT partition, next_offset FROM %s.consumer_offsets "
-             "WHERE consumer = $1 AND topic = $2",
-             nt->schema);
-    const char *params[2] = {pf->consumer, pf->topic};
-    PGresult *r = PQexecParams(nt->db, sql, 2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) return pg_fail(err, "loading offsets", r);
-    for (int i = 0; i < PQntuples(r); i++) {
-        int part = atoi(PQgetvalue(r, i, 0));
-        if (part >= 0 && part < n) offsets[part] = atoll(PQgetvalue(r, i, 1));
-    }
-    PQclear(r);
-    snprintf(sql, sizeof sql, "SELECT source, linked, head FROM %s.chain_heads WHERE consumer = $1",
-             nt->schema);
-    r = PQexecParams(nt->db, sql, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) return pg_fail(err, "loading chain heads", r);
-    int rc = 0;
-    for (int i = 0; i < PQntuples(r) && rc == 0; i++)
-        if (jk_chain_restore(jk_consumer_chain(pf->cons), PQgetvalue(r, i, 0),
-                             atoll(PQgetvalue(r, i, 1)), PQgetvalue(r, i, 2)))
-            rc = jk_err_set(err, "chain head of %s cannot be restored", PQgetvalue(r, i, 0));
-    PQclear(r);
-    return rc;
-}
-
 static int has_pref(const struct national *nt, const char *code)
 {
     for (size_t i = 0; i < nt->nprefs; i++)
@@ -126,12 +95,7 @@ static int open_pref(struct national *nt, const char *code, jk_err_t *err)
     snprintf(pf->consumer, sizeof pf->consumer, "national:%s", code);
     pf->cons = jk_consumer_open_prefecture(&nt->cfg, code, err);
     if (!pf->cons) return jk_err_wrap(err, "prefecture %s", code);
-    int n = jk_consumer_partitions(pf->cons, pf->topic, err);
-    int64_t *offsets = n > 0 ? malloc((size_t)n * sizeof *offsets) : NULL;
-    int rc = n < 0 ? -1 : !offsets ? jk_err_set(err, "out of memory") : 0;
-    if (rc == 0) rc = load_position(nt, pf, offsets, n, err);
-    if (rc == 0) rc = jk_consumer_assign(pf->cons, pf->topic, offsets, n, err);
-    free(offsets);
+    int rc = jk_position_restore(nt->db, nt->schema, pf->consumer, pf->cons, pf->topic, err);
     if (rc) {
         jk_consumer_close(pf->cons);
         return -1;
@@ -311,31 +275,6 @@ static const char merge_sql[] =
     " SELECT count(*) FILTER (WHERE fresh AND NOT derived),"
     " count(*) FILTER (WHERE NOT fresh AND NOT derived), (SELECT count(*) FROM up) FROM c";
 
-static void offset_row(jk_copy_t *cp, const char *consumer, const char *topic, int32_t part,
-                       int64_t next)
-{
-    jk_copy_text(cp, consumer);
-    jk_copy_text(cp, topic);
-    jk_copy_int(cp, part);
-    jk_copy_int(cp, next);
-    jk_copy_end_row(cp);
-}
-
-struct chain_ctx {
-    jk_copy_t *cp;
-    const char *consumer;
-};
-
-static void chain_row(void *ctx, const jk_chain_summary_t *cs)
-{
-    struct chain_ctx *cc = ctx;
-    jk_copy_text(cc->cp, cc->consumer);
-    jk_copy_text(cc->cp, cs->source);
-    jk_copy_int(cc->cp, cs->linked);
-    jk_copy_text(cc->cp, cs->head);
-    jk_copy_end_row(cc->cp);
-}
-
 /* COPY rows into a temporary table shaped like `like` (plus `extra` columns first), then one
  * statement from it. */
 static int via_temp(PGconn *db, const char *temp, const char *extra, const char *like,
@@ -374,30 +313,7 @@ static int write_batch(struct national *nt, struct pref *pf, jk_err_t *err)
         nt->stale += atoll(PQgetvalue(r, 0, 1));
         PQclear(r);
     }
-    jk_copy_t cp = {0};
-    for (size_t i = 0; i < jk_consumer_nparts(pf->cons); i++) {
-        const char *topic;
-        int32_t part;
-        int64_t next;
-        jk_consumer_part(pf->cons, i, &topic, &part, &next);
-        offset_row(&cp, pf->consumer, topic, part, next);
-    }
-    snprintf(like, sizeof like, "%s.consumer_offsets", s);
-    snprintf(sql, sizeof sql,
-             "INSERT INTO %s.consumer_offsets SELECT * FROM offsets_batch ON CONFLICT (consumer, "
-             "topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-             s);
-    int bad = via_temp(nt->db, "offsets_batch", "", like, &cp, sql, err);
-    struct chain_ctx cc = {&cp, pf->consumer};
-    jk_chain_foreach(jk_consumer_chain(pf->cons), chain_row, &cc);
-    snprintf(like, sizeof like, "%s.chain_heads", s);
-    snprintf(sql, sizeof sql,
-             "INSERT INTO %s.chain_heads SELECT * FROM chains_batch ON CONFLICT (consumer, source) "
-             "DO UPDATE SET linked = EXCLUDED.linked, head = EXCLUDED.head",
-             s);
-    if (!bad && cp.rows) bad = via_temp(nt->db, "chains_batch", "", like, &cp, sql, err);
-    jk_copy_free(&cp);
-    if (bad) goto fail;
+    if (jk_position_store(nt->db, s, pf->consumer, pf->cons, err)) goto fail;
     return jk_pg_exec(nt->db, "COMMIT", err);
 fail:
     jk_pg_exec(nt->db, "ROLLBACK", NULL);
