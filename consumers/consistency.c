@@ -28,6 +28,7 @@
 #include "jukilog/consumer.h"
 #include "jukilog/kafka.h"
 #include "jukilog/pg.h"
+#include "jukilog/position.h"
 #include "jukilog/producer.h"
 #include "jukilog/strmap.h"
 
@@ -270,50 +271,12 @@ static int report(struct checker *c, const struct submission *s, const json_t *m
                                  s->municipality, data, err);
 }
 
-static void chain_row(void *ctx, const jk_chain_summary_t *cs)
-{
-    jk_copy_t *cp = ctx;
-    jk_copy_text(cp, "consistency");
-    jk_copy_text(cp, cs->source);
-    jk_copy_int(cp, cs->linked);
-    jk_copy_text(cp, cs->head);
-    jk_copy_end_row(cp);
-}
-
 /* Ends the transaction an event's rows are in: the consumer's position and chain heads, the
  * spool made durable, commit, and then the spool sent. */
 static int commit(struct checker *c, jk_err_t *err)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO %s.consumer_offsets VALUES ('consistency', $1, $2, $3) ON CONFLICT "
-             "(consumer, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-             c->schema);
-    for (size_t i = 0; i < jk_consumer_nparts(c->cons); i++) {
-        const char *topic;
-        int32_t part;
-        int64_t next;
-        jk_consumer_part(c->cons, i, &topic, &part, &next);
-        char ps[16], ns[24];
-        snprintf(ps, sizeof ps, "%d", part);
-        snprintf(ns, sizeof ns, "%lld", (long long)next);
-        const char *params[3] = {topic, ps, ns};
-        if (exec(c, sql, 3, params, "storing offsets", err)) goto fail;
-    }
-    snprintf(sql, sizeof sql,
-             "CREATE TEMP TABLE IF NOT EXISTS chains_batch (LIKE %s.chain_heads) ON COMMIT DELETE "
-             "ROWS",
-             c->schema);
-    if (exec(c, sql, 0, NULL, "storing chain heads", err)) goto fail;
-    jk_copy_t cp = {0};
-    jk_chain_foreach(jk_consumer_chain(c->cons), chain_row, &cp);
-    int rc = cp.rows ? jk_pg_copy(c->db, "COPY chains_batch FROM STDIN", &cp, err) : 0;
-    jk_copy_free(&cp);
-    snprintf(sql, sizeof sql,
-             "INSERT INTO %s.chain_heads SELECT * FROM chains_batch ON CONFLICT (consumer, source) "
-             "DO UPDATE SET linked = EXCLUDED.linked, head = EXCLUDED.head",
-             c->schema);
-    if (rc || exec(c, sql, 0, NULL, "storing chain heads", err) || jk_producer_sync(c->p, err))
+    if (jk_position_store(c->db, c->schema, "consistency", c->cons, err) ||
+        jk_producer_sync(c->p, err))
         goto fail;
     return exec(c, "COMMIT", 0, NULL, "committing", err) || jk_producer_flush(c->p, err) ? -1 : 0;
 fail:
@@ -638,9 +601,7 @@ static int run(int argc, char **argv)
     jk_err_t err;
     if (jk_config_load(&c.cfg, &err)) return jk_cli_fail(cmd, &err);
     int until = 0, opt, rc = JK_EXIT_ERROR;
-    int64_t *offsets = NULL;
     jk_batch_t b = {0};
-    PGresult *res = NULL;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "X:uw:h", opts, NULL)) != -1) {
         if (opt == 'u') {
@@ -672,40 +633,7 @@ static int run(int argc, char **argv)
     c.rk = jk_kafka_client(&c.cfg, RD_KAFKA_PRODUCER, NULL, &err);
     c.cons = c.rk ? jk_consumer_open(&c.cfg, &err) : NULL;
     if (!c.cons) goto fail;
-    int nparts = jk_consumer_partitions(c.cons, c.topic, &err);
-    if (nparts < 0) goto fail;
-    offsets = malloc((size_t)nparts * sizeof *offsets);
-    if (!offsets) {
-        jk_err_set(&err, "out of memory");
-        goto fail;
-    }
-    for (int i = 0; i < nparts; i++)
-        offsets[i] = JK_OFFSET_BEGINNING;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT partition, next_offset FROM %s.consumer_offsets WHERE consumer = "
-             "'consistency' AND topic = $1",
-             c.schema);
-    const char *p1[1] = {c.topic};
-    if (!(res = query(&c, sql, 1, p1, "loading offsets", &err))) goto fail;
-    for (int i = 0; i < PQntuples(res); i++) {
-        int part = atoi(PQgetvalue(res, i, 0));
-        if (part >= 0 && part < nparts) offsets[part] = atoll(PQgetvalue(res, i, 1));
-    }
-    PQclear(res);
-    snprintf(sql, sizeof sql,
-             "SELECT source, linked, head FROM %s.chain_heads WHERE consumer = 'consistency'",
-             c.schema);
-    if (!(res = query(&c, sql, 0, NULL, "loading chain heads", &err))) goto fail;
-    for (int i = 0; i < PQntuples(res); i++)
-        if (jk_chain_restore(jk_consumer_chain(c.cons), PQgetvalue(res, i, 0),
-                             atoll(PQgetvalue(res, i, 1)), PQgetvalue(res, i, 2))) {
-            jk_err_set(&err, "chain head of %s cannot be restored", PQgetvalue(res, i, 0));
-            goto fail;
-        }
-    PQclear(res);
-    res = NULL;
-    if (jk_consumer_assign(c.cons, c.topic, offsets, nparts, &err)) goto fail;
+    if (jk_position_restore(c.db, c.schema, "consistency", c.cons, c.topic, &err)) goto fail;
 
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -741,9 +669,7 @@ static int run(int argc, char **argv)
 fail:
     rc = jk_cli_fail(cmd, &err);
 out:
-    PQclear(res);
     jk_batch_free(&b);
-    free(offsets);
     jk_consumer_close(c.cons);
     if (c.rk) rd_kafka_destroy(c.rk);
     jk_producer_close(c.p);
