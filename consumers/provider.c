@@ -36,6 +36,7 @@
 #include "jukilog/purposes.h"
 #include "jukilog/seal.h"
 #include "jukilog/strmap.h"
+#include "jukilog/terminal.h"
 #include "jukilog/util.h"
 
 extern const char jk_sql_identity[];
@@ -709,9 +710,7 @@ int cmd_provider(int argc, char **argv)
     struct provider pv;
     memset(&pv, 0, sizeof pv);
     jk_err_t err;
-    /* Answers wait on this producer: send at once (-X linger.ms=N still overrides). */
-    if (jk_config_load(&pv.cfg, &err) || jk_config_kafka_set(&pv.cfg, "linger.ms=0", &err))
-        return jk_cli_fail(cmd, &err);
+    if (jk_terminal_config(&pv.cfg, &err)) return jk_cli_fail(cmd, &err);
     int until = 0, rebuild = 0, c, rc = JK_EXIT_ERROR;
     jk_batch_t b = {0};
     optind = 1;

@@ -76,9 +76,7 @@ int cmd_disclose(int argc, char **argv)
     const char *cmd = "disclose";
     jk_config_t cfg;
     jk_err_t err;
-    /* The operator waits on this request: send it at once (-X linger.ms=N overrides). */
-    if (jk_config_load(&cfg, &err) || jk_config_kafka_set(&cfg, "linger.ms=0", &err))
-        return jk_cli_fail(cmd, &err);
+    if (jk_terminal_config(&cfg, &err)) return jk_cli_fail(cmd, &err);
     const char *op = NULL, *code = NULL, *purpose = "disclosure.self";
     int timeout_s = 10, as_json = 0, c, rc = JK_EXIT_ERROR;
     optind = 1;

@@ -157,9 +157,7 @@ int cmd_inquire(int argc, char **argv)
     const char *cmd = "inquire";
     jk_config_t cfg;
     jk_err_t err;
-    /* The operator waits on this request: send it at once (-X linger.ms=N overrides). */
-    if (jk_config_load(&cfg, &err) || jk_config_kafka_set(&cfg, "linger.ms=0", &err))
-        return jk_cli_fail(cmd, &err);
+    if (jk_terminal_config(&cfg, &err)) return jk_cli_fail(cmd, &err);
     const char *op = NULL, *purpose = NULL, *answer_to = NULL;
     int limit = JK_INQUIRY_LIMIT, timeout_s = 10, as_json = 0, c, rc = JK_EXIT_ERROR;
     json_t *query = json_object();

@@ -39,6 +39,11 @@ static EVP_PKEY *operator_key(const jk_config_t *cfg, const char *id, const char
     return k;
 }
 
+int jk_terminal_config(jk_config_t *cfg, jk_err_t *err)
+{
+    return jk_config_load(cfg, err) || jk_config_kafka_set(cfg, "linger.ms=0", err) ? -1 : 0;
+}
+
 /* A terminal reads the provider's records only. */
 static int from_provider(const jk_envelope_t *ev, void *ctx)
 {

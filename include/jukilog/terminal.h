@@ -16,6 +16,10 @@
 
 typedef struct jk_terminal jk_terminal_t;
 
+/* Loads the configuration of a program someone waits on (a terminal, the provider): its
+ * producer sends each event at once instead of lingering to batch (-X linger.ms=N overrides). */
+int jk_terminal_config(jk_config_t *cfg, jk_err_t *err);
+
 /* Opens operator_id's terminal: keys from $JUKILOG_HOME/keys/operators/<id>/, the producer of
  * source "op:<id>", and a reader of the operations topic from its current end, or from its
  * beginning when from_start (to find the answer to an earlier request). */

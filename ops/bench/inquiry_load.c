@@ -52,8 +52,7 @@ int main(int argc, char **argv)
     fclose(f);
     jk_config_t cfg;
     jk_err_t err;
-    if (!codes || ncodes == 0 || jk_config_load(&cfg, &err) ||
-        jk_config_kafka_set(&cfg, "linger.ms=0", &err)) {
+    if (!codes || ncodes == 0 || jk_terminal_config(&cfg, &err)) {
         fprintf(stderr, "%s: no codes, or %s\n", argv[0], err.msg);
         return 2;
     }
