@@ -319,12 +319,11 @@ out:
     return rc;
 }
 
-/* --fiscal-year Y: a year the prefecture could have reported. */
-static int fiscal_year_arg(const char *cmd, const char *s, int *fy)
+int audit_fiscal_year_arg(const char *cmd, const char *s, int *fy)
 {
     char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < 1900 || v > 9999)
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || *s == '\0' || *end != '\0' || v < 1900 || v > 9999)
         return jk_cli_usage(cmd, "--fiscal-year must be a year like 2025 (April 2025 to March "
                                  "2026)");
     *fy = (int)v;
@@ -374,7 +373,7 @@ static int audit_stats(int argc, char **argv)
         rc = jk_cli_usage(cmd, "--fiscal-year is required");
         goto out;
     }
-    if ((rc = fiscal_year_arg(cmd, year, &fy)) != JK_CLI_NEXT) goto out;
+    if ((rc = audit_fiscal_year_arg(cmd, year, &fy)) != JK_CLI_NEXT) goto out;
     ctx.actor = audit_actor(as);
     if (audit_connect(&ctx, &err)) goto fail;
     char sql[2048];
@@ -457,7 +456,7 @@ static int audit_flags(int argc, char **argv)
         rc = jk_cli_usage(cmd, "--fiscal-year is required");
         goto out;
     }
-    if ((rc = fiscal_year_arg(cmd, year, &fy)) != JK_CLI_NEXT) goto out;
+    if ((rc = audit_fiscal_year_arg(cmd, year, &fy)) != JK_CLI_NEXT) goto out;
     size_t digits = strspn(multiple, "0123456789.");
     if (digits == 0 || multiple[digits] != '\0' ||
         strchr(multiple, '.') != strrchr(multiple, '.')) {

@@ -23,6 +23,10 @@ typedef struct audit_ctx {
 /* The actor recorded with each operation. */
 const char *audit_actor(const char *as_operator);
 
+/* --fiscal-year Y: a year the prefecture could have reported (NULL is not one). Returns
+ * JK_CLI_NEXT with *fy set, or the usage error's exit status. */
+int audit_fiscal_year_arg(const char *cmd, const char *s, int *fy);
+
 /* Connects to the tenant's views; fails with a hint when `jukilog auditor` never ran. */
 int audit_connect(audit_ctx_t *ctx, jk_err_t *err);
 void audit_close(audit_ctx_t *ctx);

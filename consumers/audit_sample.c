@@ -16,51 +16,7 @@
 #include "jukilog/audit.h"
 #include "jukilog/cli.h"
 #include "jukilog/envelope.h"
-
-static int fiscal_year_arg(const char *cmd, const char *s, int *fy)
-{
-    char *end;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || *s == '\0' || *end != '\0' || v < 1900 || v > 9999)
-        return jk_cli_usage(cmd, "--fiscal-year must be a year like 2025 (April 2025 to March "
-                                 "2026)");
-    *fy = (int)v;
-    return JK_CLI_NEXT;
-}
-
-static char *read_file(const char *path, size_t *len, jk_err_t *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        jk_err_set(err, "cannot open %s", path);
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t cap = 0, n = 0, got;
-    do {
-        if (n + 4096 > cap) {
-            char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                jk_err_set(err, "out of memory");
-                return NULL;
-            }
-            buf = nb;
-        }
-        got = fread(buf + n, 1, cap - n, f);
-        n += got;
-    } while (got > 0);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        jk_err_set(err, "cannot read %s", path);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
+#include "jukilog/file.h"
 
 static const char sample_usage[] =
     "usage: jukilog audit sample --fiscal-year Y --rate R --seed S --reviewers REVIEWERS.csv\n"
@@ -132,7 +88,7 @@ int audit_sample(int argc, char **argv)
         rc = jk_cli_usage(cmd, "--fiscal-year, --rate, --seed, --reviewers and --out are required");
         goto out;
     }
-    if ((rc = fiscal_year_arg(cmd, year, &fy)) != JK_CLI_NEXT) goto out;
+    if ((rc = audit_fiscal_year_arg(cmd, year, &fy)) != JK_CLI_NEXT) goto out;
     jk_audit_rate_t rate;
     if (jk_audit_rate_parse(rate_s, &rate, &err)) {
         rc = jk_cli_usage(cmd, "--rate: %s", err.msg);
@@ -143,8 +99,7 @@ int audit_sample(int argc, char **argv)
         goto out;
     }
     ctx.actor = audit_actor(as);
-    rev_text = read_file(rev, &rev_len, &err);
-    if (!rev_text) goto fail;
+    if (jk_file_read(rev, (unsigned char **)&rev_text, &rev_len, &err)) goto fail;
     reviewers = jk_audit_reviewers_parse(rev_text, rev_len, &nrev, &err);
     if (!reviewers) {
         jk_err_wrap(&err, "%s", rev);
@@ -388,7 +343,7 @@ int audit_sample_status(int argc, char **argv)
             goto out;
     }
     if ((rc = jk_cli_no_operands(cmd, argc, argv)) != JK_CLI_NEXT) goto out;
-    if ((rc = fiscal_year_arg(cmd, year, &fy)) != JK_CLI_NEXT) goto out;
+    if ((rc = audit_fiscal_year_arg(cmd, year, &fy)) != JK_CLI_NEXT) goto out;
     ctx.actor = audit_actor(as);
     if (audit_connect(&ctx, &err)) goto fail;
     char sql[2048];

@@ -5,7 +5,6 @@
  * replaced, so a result cannot be written over something else by a slip of the command line.
  * The passphrase comes from a file, never from the command line, where `ps` would show it. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "jukilog/cli.h"
+#include "jukilog/file.h"
 #include "jukilog/seal.h"
 
 static const char help[] =
@@ -29,72 +29,6 @@ static const char help[] =
     "\n"
     "Exit status: 0 decrypted; 2 with one line when the passphrase is wrong, the file was\n"
     "altered or is not a jukilog encrypted file, or a file cannot be read or written.\n";
-
-/* The whole of path, malloc'd. Works for pipes too (no size known beforehand). */
-static int read_all(const char *path, unsigned char **out, size_t *n, jk_err_t *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return jk_err_set(err, "%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *buf = malloc(cap);
-    int rc = buf ? 0 : jk_err_set(err, "%s: out of memory", path);
-    while (rc == 0) {
-        if (len == cap) {
-            unsigned char *more = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
-            if (more == NULL) {
-                rc = jk_err_set(err, "%s: out of memory after %zu bytes", path, len);
-                break;
-            }
-            buf = more;
-            cap *= 2;
-        }
-        ssize_t k = read(fd, buf + len, cap - len);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) rc = jk_err_set(err, "%s: %s", path, strerror(errno));
-        if (k <= 0) break;
-        len += (size_t)k;
-    }
-    close(fd);
-    if (rc != 0) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    *n = len;
-    return 0;
-}
-
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Writes n bytes to a new file at path, mode 0600 whatever the umask; removes it on failure. */
-static int write_new(const char *path, const unsigned char *p, size_t n, jk_err_t *err)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            return jk_err_set(err, "%s: already exists; refusing to overwrite it", path);
-        return jk_err_set(err, "%s: %s", path, strerror(errno));
-    }
-    int ok = fchmod(fd, 0600) == 0 && write_all(fd, p, n) == 0 && fsync(fd) == 0;
-    int saved = errno;
-    if (close(fd) != 0 && ok) {
-        ok = 0;
-        saved = errno;
-    }
-    if (ok) return 0;
-    unlink(path);
-    return jk_err_set(err, "%s: %s", path, strerror(saved));
-}
 
 int cmd_decrypt(int argc, char **argv)
 {
@@ -134,15 +68,15 @@ int cmd_decrypt(int argc, char **argv)
     size_t passn = 0, inn = 0, n = 0;
     rc = JK_EXIT_ERROR;
     if (jk_pass_read_file(passfile, &pass, &passn, &err) != 0 ||
-        read_all(inpath, &in, &inn, &err) != 0)
+        jk_file_read(inpath, &in, &inn, &err) != 0)
         goto fail;
     if (jk_pass_decrypt(pass, passn, in, inn, &pt, &n, &err) != 0) {
         jk_err_wrap(&err, "%s", inpath);
         goto fail;
     }
     if (outpath != NULL) {
-        if (write_new(outpath, pt, n, &err) != 0) goto fail;
-    } else if (write_all(STDOUT_FILENO, pt, n) != 0) {
+        if (jk_file_write_new(outpath, pt, n, &err) != 0) goto fail;
+    } else if (fwrite(pt, 1, n, stdout) != n || fflush(stdout) != 0) {
         jk_err_set(&err, "stdout: %s", strerror(errno));
         goto fail;
     }

@@ -9,7 +9,6 @@
  * `jukilog decrypt` gives the CSV back. The conditions file is checked in full first: a bad
  * line is reported with its number and nothing is sent. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include "jukilog/cli.h"
 #include "jukilog/envelope.h"
+#include "jukilog/file.h"
 #include "jukilog/operations.h"
 #include "jukilog/seal.h"
 #include "jukilog/terminal.h"
@@ -173,32 +173,6 @@ static json_t *read_conditions(const char *path, const char *buf, size_t len, in
     return conds;
 }
 
-static int read_file(const char *path, char **buf, size_t *len, jk_err_t *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return jk_err_set(err, "%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    size_t got;
-    while (b && (got = fread(b + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) free(b);
-            b = nb;
-        }
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (!b || failed) {
-        free(b);
-        return jk_err_set(err, "%s: %s", path, b ? "read error" : "out of memory");
-    }
-    *buf = b;
-    *len = n;
-    return 0;
-}
-
 /* Appends one CSV field, quoted when it must be. */
 static void csv_field(FILE *out, const char *s, int first)
 {
@@ -244,28 +218,6 @@ static char *result_csv(const json_t *answer, size_t *len)
     return buf;
 }
 
-static int write_new_file(const char *path, const unsigned char *buf, size_t n, jk_err_t *err)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) return jk_err_set(err, "%s: %s", path, strerror(errno));
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = write(fd, buf + done, n - done);
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(path);
-            return jk_err_set(err, "%s: %s", path, strerror(e));
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        unlink(path);
-        return jk_err_set(err, "%s: %s", path, strerror(errno));
-    }
-    return 0;
-}
-
 int cmd_provide(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -281,9 +233,7 @@ int cmd_provide(int argc, char **argv)
     const char *cmd = "provide";
     jk_config_t cfg;
     jk_err_t err;
-    /* The operator waits on this request: send it at once (-X linger.ms=N overrides). */
-    if (jk_config_load(&cfg, &err) || jk_config_kafka_set(&cfg, "linger.ms=0", &err))
-        return jk_cli_fail(cmd, &err);
+    if (jk_terminal_config(&cfg, &err)) return jk_cli_fail(cmd, &err);
     const char *file = NULL, *op = NULL, *purpose = NULL, *out = NULL, *passfile = NULL;
     int timeout_s = 300, c, rc = JK_EXIT_ERROR;
     char *buf = NULL, *pass = NULL, *csv = NULL;
@@ -327,7 +277,8 @@ int cmd_provide(int argc, char **argv)
         jk_err_set(&err, "%s exists: not overwritten", out);
         goto fail;
     }
-    if (jk_pass_read_file(passfile, &pass, &passlen, &err) || read_file(file, &buf, &len, &err))
+    if (jk_pass_read_file(passfile, &pass, &passlen, &err) ||
+        jk_file_read(file, (unsigned char **)&buf, &len, &err))
         goto fail;
     int bad = 0;
     json_t *conds = read_conditions(file, buf, len, &bad, &err);
@@ -367,7 +318,7 @@ int cmd_provide(int argc, char **argv)
     if (answer && !csv) jk_err_set(&err, "out of memory");
     size_t enclen = 0;
     if (!csv || jk_pass_encrypt(pass, passlen, csv, csvlen, &enc, &enclen, &err) ||
-        write_new_file(out, enc, enclen, &err))
+        jk_file_write_new(out, enc, enclen, &err))
         goto fail;
     printf("{\"request_id\":\"%s\",\"conditions\":%zu,\"matched\":%lld,\"unmatched\":%lld,"
            "\"out\":\"%s\"}\n",
