@@ -2,12 +2,18 @@
  *
  * The order of durable steps is what makes a crash at any point harmless:
  *   1. each event is numbered, chained, signed and appended to the spool;
- *   2. on flush the spool and then the chain state are fsynced;
- *   3. only then is the spool handed to Kafka, and it is cleared only when every delivery
- *      report came back successful.
- * A crash before 2 loses only events nobody was told about; one between 2 and 3 is recovered
- * from the spool on the next open (the state is brought up to the spool's last event); one after
- * 3 resends events the broker may already have, with the same ids, and consumers drop them. */
+ *   2. the spool is fsynced before anything in it is handed to Kafka;
+ *   3. the spool is cleared only when every event in it was confirmed by the broker, and only
+ *      after the chain state (seq and hash of the last event) was saved durably.
+ * A crash before 2 loses only events nobody was told about; one after 2 is recovered from the
+ * spool on the next open (the state is brought up to the spool's last event, which is why the
+ * state file need not be written on every sync); events handed to Kafka before the crash are
+ * sent again with the same ids, and consumers drop them.
+ *
+ * Two ways to send: jk_producer_flush hands the whole spool over and waits for every delivery
+ * report; jk_producer_send hands over only the events appended since the last send and returns
+ * at once, the reports arriving in later calls, so a program that answers requests can decide
+ * the next batch while the broker appends the last. */
 #include "jukilog/producer.h"
 
 #include <errno.h>
@@ -37,9 +43,17 @@ struct jk_producer {
     /* topics whose metadata this client has asked for (see warm_topic) */
     char warm[8][128];
     size_t nwarm;
-    /* delivery accounting for the flush under way */
+    /* delivery accounting since the spool was last cleared */
     size_t ok, failed;
     char failure[256];
+    /* jk_producer_send: events appended but not yet handed to Kafka (copies of their spool
+     * lines), and how many of the spool's events were handed over */
+    struct unsent {
+        char *topic, *key, *event;
+    } *unsent;
+    size_t nunsent, capunsent;
+    size_t handed;
+    int unsent_lost; /* a copy could not be kept: the spool is the only list */
 };
 
 static const char *const producer_defaults[] = {
@@ -152,6 +166,46 @@ fail:
     return NULL;
 }
 
+static void drop_unsent(jk_producer_t *p)
+{
+    for (size_t i = 0; i < p->nunsent; i++) {
+        free(p->unsent[i].topic);
+        free(p->unsent[i].key);
+        free(p->unsent[i].event);
+    }
+    p->nunsent = 0;
+}
+
+/* Keeps the event's line (taken) for jk_producer_send. The spool already holds the event, so
+ * when memory runs out the copy is only marked missing and the next send hands over the whole
+ * spool instead. */
+static void keep_unsent(jk_producer_t *p, const char *topic, const char *key, char *line)
+{
+    if (p->nunsent == p->capunsent) {
+        size_t cap = p->capunsent ? 2 * p->capunsent : 64;
+        struct unsent *u = realloc(p->unsent, cap * sizeof *u);
+        if (u == NULL) {
+            free(line);
+            p->unsent_lost = 1;
+            return;
+        }
+        p->unsent = u;
+        p->capunsent = cap;
+    }
+    struct unsent *u = &p->unsent[p->nunsent];
+    u->topic = strdup(topic);
+    u->key = strdup(key);
+    u->event = line;
+    if (!u->topic || !u->key) {
+        free(u->topic);
+        free(u->key);
+        free(line);
+        p->unsent_lost = 1;
+        return;
+    }
+    p->nunsent++;
+}
+
 static int append(jk_producer_t *p, const char *id, const char *topic, const char *key,
                   const char *type, const char *subject, json_t *data, char id_out[33],
                   jk_err_t *err)
@@ -174,6 +228,8 @@ static int append(jk_producer_t *p, const char *id, const char *topic, const cha
     p->st.seq = ev->seq;
     memcpy(p->st.prev, hash, sizeof hash);
     if (id_out) memcpy(id_out, ev->id, 33);
+    keep_unsent(p, topic, key ? key : "", line);
+    line = NULL;
     rc = 0;
 out:
     free(line);
@@ -196,9 +252,7 @@ int jk_producer_append_id(jk_producer_t *p, const char *id, const char *topic, c
 int jk_producer_sync(jk_producer_t *p, jk_err_t *err)
 {
     if (jk_spool_count(p->spool) == 0) return 0;
-    return jk_spool_sync(p->spool, err) || jk_seqstate_save(p->state_path, p->source, &p->st, err)
-               ? -1
-               : 0;
+    return jk_spool_sync(p->spool, err);
 }
 
 /* librdkafka learns a topic it has not produced to on its once-a-second metadata scan, so the
@@ -254,39 +308,132 @@ static int timeout_ms(rd_kafka_t *rk)
     return atoi(buf);
 }
 
+/* Whether the spool is exactly the events handed over (none failed) followed by the unsent
+ * copies; otherwise only a flush of the whole spool is sure to send everything. */
+static int accounted(const jk_producer_t *p)
+{
+    return p->rk && !p->unsent_lost && p->failed == 0 &&
+           p->handed + p->nunsent == jk_spool_count(p->spool);
+}
+
+/* Every event in the spool is on the log: the chain state goes to its file, then the spool is
+ * emptied (in that order: the state must not fall behind what the spool no longer holds). */
+static int settle(jk_producer_t *p, jk_err_t *err)
+{
+    if (jk_seqstate_save(p->state_path, p->source, &p->st, err) ||
+        jk_spool_clear(p->spool, err))
+        return -1;
+    p->ok = p->failed = p->handed = 0;
+    p->failure[0] = '\0';
+    return 0;
+}
+
+/* Hands the unsent copies to Kafka (the spool was synced before). */
+static int hand_unsent(jk_producer_t *p, jk_err_t *err)
+{
+    struct send_ctx s = {p, 0, err};
+    int rc = 0;
+    for (size_t i = 0; i < p->nunsent && rc == 0; i++)
+        rc = send_cb(&s, p->unsent[i].topic, p->unsent[i].key, p->unsent[i].event);
+    p->handed += s.queued;
+    if (rc) p->unsent_lost = 1; /* some went, some not: the next flush sends the whole spool */
+    drop_unsent(p);
+    return rc ? -1 : 0;
+}
+
+/* Waits for the report of every event handed over; fails naming how many were not confirmed. */
+static int await_reports(jk_producer_t *p, jk_err_t *err)
+{
+    rd_kafka_flush(p->rk, timeout_ms(p->rk) + 5000);
+    size_t missing = p->handed > p->ok ? p->handed - p->ok : 0;
+    if (p->failed == 0 && missing == 0) return 0;
+    jk_err_set(err,
+               "the broker did not confirm %zu of %zu events (%s); they stay in %s and are "
+               "sent first next time",
+               missing, p->handed, p->failed ? p->failure : "no delivery report", p->spool_path);
+    p->unsent_lost = 1;
+    /* An idempotent producer that hit a fatal error cannot send again: start afresh. */
+    char fe[256];
+    if (rd_kafka_fatal_error(p->rk, fe, sizeof fe) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_destroy(p->rk);
+        p->rk = NULL;
+        p->nwarm = 0;
+        jk_err_t e2;
+        make_client(p, &e2);
+    }
+    return -1;
+}
+
 int jk_producer_flush(jk_producer_t *p, jk_err_t *err)
 {
-    if (jk_spool_count(p->spool) == 0) return 0;
-    /* Durable before anything is handed to Kafka: first the events, then the chain state. */
+    if (p->rk == NULL) {
+        jk_err_t e2;
+        if (make_client(p, &e2)) return jk_err_set(err, "%s", e2.msg);
+    }
+    /* The reports of earlier sends first, so that what follows knows what is confirmed. */
+    if (p->handed > p->ok + p->failed) rd_kafka_flush(p->rk, timeout_ms(p->rk) + 5000);
+    if (jk_spool_count(p->spool) == 0) {
+        drop_unsent(p);
+        return 0;
+    }
+    /* Durable before anything more is handed to Kafka. */
     if (jk_producer_sync(p, err)) return -1;
-
-    p->ok = p->failed = 0;
+    if (accounted(p) && p->ok == p->handed) {
+        /* Only what was appended since the last send still has to go. */
+        if (hand_unsent(p, err) || await_reports(p, err)) return -1;
+        return settle(p, err);
+    }
+    /* Something failed or is unaccounted for: hand the whole spool over again (what the broker
+     * has already carries the same ids, and consumers drop it). */
+    drop_unsent(p);
+    p->ok = p->failed = p->handed = 0;
     p->failure[0] = '\0';
+    p->unsent_lost = 0;
     struct send_ctx s = {p, 0, err};
-    if (jk_spool_foreach(p->spool, send_cb, &s, err) != 0) {
+    int rc = jk_spool_foreach(p->spool, send_cb, &s, err);
+    p->handed = s.queued;
+    if (rc != 0) {
         rd_kafka_flush(p->rk, timeout_ms(p->rk) + 5000);
+        p->unsent_lost = 1;
         return -1;
     }
-    rd_kafka_flush(p->rk, timeout_ms(p->rk) + 5000);
+    if (await_reports(p, err)) return -1;
+    return settle(p, err);
+}
 
-    size_t missing = s.queued - p->ok;
-    if (p->failed || missing) {
-        jk_err_set(err,
-                   "the broker did not confirm %zu of %zu events (%s); they stay in %s and are "
-                   "sent first next time",
-                   missing, s.queued, p->failed ? p->failure : "no delivery report", p->spool_path);
-        /* An idempotent producer that hit a fatal error cannot send again: start afresh. */
-        char fe[256];
-        if (rd_kafka_fatal_error(p->rk, fe, sizeof fe) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            rd_kafka_destroy(p->rk);
-            p->rk = NULL;
-            p->nwarm = 0;
-            jk_err_t e2;
-            make_client(p, &e2);
-        }
+int jk_producer_send(jk_producer_t *p, jk_err_t *err)
+{
+    if (!accounted(p)) return jk_producer_flush(p, err);
+    if (p->nunsent == 0) return 0;
+    if (jk_producer_sync(p, err) || hand_unsent(p, err)) return -1;
+    rd_kafka_poll(p->rk, 0);
+    /* Keep the spool short: once enough went out, wait for it and start a new one. */
+    if (p->handed >= JK_PRODUCER_SETTLE) {
+        if (await_reports(p, err)) return -1;
+        return settle(p, err);
+    }
+    return 0;
+}
+
+int jk_producer_poll(jk_producer_t *p, int timeout_ms, jk_err_t *err)
+{
+    if (p->rk) rd_kafka_poll(p->rk, timeout_ms);
+    if (p->failed) {
+        jk_err_set(err, "the broker did not confirm %zu events (%s); they stay in %s and are sent "
+                   "again with the next ones", p->failed, p->failure, p->spool_path);
         return -1;
     }
-    return jk_spool_clear(p->spool, err);
+    if (accounted(p) && p->nunsent == 0 && p->handed > 0 && p->ok == p->handed)
+        return settle(p, err);
+    return 0;
+}
+
+int jk_producer_wait(jk_producer_t *p, jk_err_t *err)
+{
+    if (!accounted(p)) return jk_producer_flush(p, err);
+    if (jk_producer_send(p, err)) return -1;
+    if (p->handed == 0) return 0;
+    return await_reports(p, err);
 }
 
 size_t jk_producer_spooled(const jk_producer_t *p)
@@ -302,6 +449,13 @@ long long jk_producer_seq(const jk_producer_t *p)
 void jk_producer_close(jk_producer_t *p)
 {
     if (!p) return;
+    /* Everything confirmed: leave an empty spool, so the next producer has nothing to resend. */
+    if (p->rk && accounted(p) && p->nunsent == 0 && p->handed > 0) {
+        rd_kafka_poll(p->rk, 0);
+        if (p->ok == p->handed) settle(p, &(jk_err_t){""});
+    }
+    drop_unsent(p);
+    free(p->unsent);
     if (p->rk) {
         /* Nothing unconfirmed is lost: it is all in the spool. Purge so destroy does not wait. */
         rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

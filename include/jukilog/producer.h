@@ -35,7 +35,8 @@ int jk_producer_append(jk_producer_t *p, const char *topic, const char *key, con
 int jk_producer_append_id(jk_producer_t *p, const char *id, const char *topic, const char *key,
                           const char *type, const char *subject, json_t *data, jk_err_t *err);
 
-/* Makes the spool and chain state durable without sending anything. */
+/* Makes the spooled events durable without sending anything (the chain state follows from
+ * them: a producer opened after a crash takes it from the spool's last event). */
 int jk_producer_sync(jk_producer_t *p, jk_err_t *err);
 
 /* Makes the spool and chain state durable, sends every spooled event, and waits for every
@@ -43,12 +44,27 @@ int jk_producer_sync(jk_producer_t *p, jk_err_t *err);
  * says how many and why. */
 int jk_producer_flush(jk_producer_t *p, jk_err_t *err);
 
+/* Makes the spool durable and hands the events appended since the last send to Kafka without
+ * waiting for the broker: their delivery reports come in later calls (jk_producer_poll, or any
+ * send, wait or flush). When an earlier event failed, or the spool holds events this producer
+ * never handed over (after a crash), it does a whole jk_producer_flush instead. Every
+ * JK_PRODUCER_SETTLE events it waits for the reports and empties the spool. */
+#define JK_PRODUCER_SETTLE 1024
+int jk_producer_send(jk_producer_t *p, jk_err_t *err);
+/* Serves delivery reports for up to timeout_ms; once every event handed over is confirmed, saves
+ * the chain state and empties the spool. Fails (the events stay spooled and go out again with
+ * the next send) when the broker refused one. */
+int jk_producer_poll(jk_producer_t *p, int timeout_ms, jk_err_t *err);
+/* Sends what was appended (as jk_producer_send) and waits for every report, without emptying
+ * the spool: what an interactive program needs before it tells anyone an event is on the log.
+ * The spool is emptied by a later poll or flush, or by jk_producer_close. */
+int jk_producer_wait(jk_producer_t *p, jk_err_t *err);
 /* Events in the spool (not yet confirmed by the broker). */
 size_t jk_producer_spooled(const jk_producer_t *p);
 /* The last seq given out. */
 long long jk_producer_seq(const jk_producer_t *p);
 
-/* Closes without flushing: what is spooled stays spooled. */
+/* Closes without sending: what is spooled and not confirmed stays spooled. */
 void jk_producer_close(jk_producer_t *p);
 
 #endif
