@@ -64,6 +64,85 @@ int jk_pg_exec(PGconn *db, const char *sql, jk_err_t *err)
     return 0;
 }
 
+int jk_pg_run(PGconn *db, const char *sql, int n, const char *const *params, jk_err_t *err)
+{
+    if (PQpipelineStatus(db) != PQ_PIPELINE_OFF) {
+        if (PQsendQueryParams(db, sql, n, NULL, params, NULL, NULL, 0) == 1) return 0;
+        jk_err_set(err, "PostgreSQL: %s", PQerrorMessage(db));
+        first_line(err->msg);
+        return -1;
+    }
+    PGresult *r = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok) {
+        jk_err_set(err, "PostgreSQL: %s", PQresultErrorMessage(r));
+        first_line(err->msg);
+    }
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+int jk_pg_pipeline_begin(PGconn *db, jk_err_t *err)
+{
+    if (PQenterPipelineMode(db) == 1) return 0;
+    jk_err_set(err, "PostgreSQL: cannot enter pipeline mode: %s", PQerrorMessage(db));
+    first_line(err->msg);
+    return -1;
+}
+
+int jk_pg_pipeline_end(PGconn *db, int n, PGresult **keep, jk_err_t *err)
+{
+    int rc = 0;
+    if (keep)
+        for (int i = 0; i < n; i++)
+            keep[i] = NULL;
+    if (PQpipelineSync(db) != 1) {
+        jk_err_set(err, "PostgreSQL: cannot send a pipeline: %s", PQerrorMessage(db));
+        first_line(err->msg);
+        return -1;
+    }
+    /* Each statement's result, then a NULL; after the last, the sync's own result. Read up to
+     * the sync whatever n says, so that the connection is left clean. */
+    for (int i = 0;;) {
+        PGresult *r = PQgetResult(db);
+        if (r == NULL) {
+            if (PQstatus(db) != CONNECTION_OK || ++i > n + 4096) {
+                if (rc == 0) rc = jk_err_set(err, "PostgreSQL: connection lost in a pipeline");
+                break;
+            }
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0) {
+            rc = -1;
+            if (st == PGRES_PIPELINE_ABORTED)
+                jk_err_set(err, "PostgreSQL: a pipelined statement was not run");
+            else
+                jk_err_set(err, "PostgreSQL: %s", PQresultErrorMessage(r));
+            first_line(err->msg);
+        }
+        if (keep && i < n && st == PGRES_TUPLES_OK && keep[i] == NULL)
+            keep[i] = r;
+        else
+            PQclear(r);
+    }
+    if (PQexitPipelineMode(db) != 1 && rc == 0) {
+        jk_err_set(err, "PostgreSQL: cannot leave pipeline mode: %s", PQerrorMessage(db));
+        first_line(err->msg);
+        rc = -1;
+    }
+    if (rc && keep)
+        for (int i = 0; i < n; i++) {
+            PQclear(keep[i]);
+            keep[i] = NULL;
+        }
+    return rc;
+}
+
 int jk_pg_script(PGconn *db, const char *sql, const char *schema, jk_err_t *err)
 {
     char *text = replace_all(sql, "@SCHEMA@", schema);
@@ -204,4 +283,95 @@ char *jk_pg_array(const char *const *items, size_t n)
     *o++ = '}';
     *o = '\0';
     return out;
+}
+
+/* ---- rows as array literals ---- */
+
+static jk_copy_t *rows_field(jk_rows_t *rw)
+{
+    if (rw->at >= JK_ROWS_MAX_COLS || (rw->ncols && rw->at >= rw->ncols)) {
+        rw->bad = 1;
+        return NULL;
+    }
+    jk_copy_t *c = &rw->col[rw->at++];
+    copy_put(c, c->len == 0 ? "{" : ",", 1);
+    return c;
+}
+
+void jk_rows_text(jk_rows_t *rw, const char *s)
+{
+    jk_copy_t *c = rows_field(rw);
+    if (c == NULL) return;
+    if (s == NULL) {
+        copy_put(c, "NULL", 4);
+        return;
+    }
+    /* An array element in double quotes: only the quote and the backslash are escaped. */
+    copy_put(c, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        size_t n = strcspn(p, "\"\\");
+        copy_put(c, p, n);
+        p += n;
+        if (*p == '\0') break;
+        copy_put(c, "\\", 1);
+        copy_put(c, p, 1);
+    }
+    copy_put(c, "\"", 1);
+}
+
+void jk_rows_int(jk_rows_t *rw, long long v)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, "%lld", v);
+    jk_copy_t *c = rows_field(rw);
+    if (c) copy_put(c, b, (size_t)n);
+}
+
+void jk_rows_time(jk_rows_t *rw, int64_t ms)
+{
+    char t[JK_TIME_LEN];
+    jk_time_format(ms, t);
+    jk_rows_text(rw, t);
+}
+
+void jk_rows_end_row(jk_rows_t *rw)
+{
+    if (rw->ncols == 0) rw->ncols = rw->at;
+    if (rw->at != rw->ncols) rw->bad = 1;
+    rw->at = 0;
+    rw->rows++;
+}
+
+int jk_rows_params(jk_rows_t *rw, const char *params[JK_ROWS_MAX_COLS], jk_err_t *err)
+{
+    for (int i = 0; i < rw->ncols; i++)
+        if (rw->col[i].oom) rw->bad = 1;
+    if (rw->bad || rw->at != 0)
+        return jk_err_set(err, "rows for PostgreSQL: out of memory or of uneven length");
+    for (int i = 0; i < rw->ncols; i++) {
+        jk_copy_t *c = &rw->col[i];
+        /* The closing brace and the terminator go past the end, so more rows can follow. */
+        copy_put(c, "}", 1);
+        if (c->oom) return jk_err_set(err, "rows for PostgreSQL: out of memory");
+        c->buf[c->len] = '\0';
+        c->len--;
+        params[i] = c->buf;
+    }
+    return 0;
+}
+
+void jk_rows_clear(jk_rows_t *rw)
+{
+    for (int i = 0; i < JK_ROWS_MAX_COLS; i++)
+        rw->col[i].len = 0;
+    rw->at = rw->ncols = 0;
+    rw->rows = 0;
+    rw->bad = 0;
+}
+
+void jk_rows_free(jk_rows_t *rw)
+{
+    for (int i = 0; i < JK_ROWS_MAX_COLS; i++)
+        jk_copy_free(&rw->col[i]);
+    memset(rw, 0, sizeof *rw);
 }

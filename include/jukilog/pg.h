@@ -21,6 +21,18 @@ int jk_pg_script(PGconn *db, const char *sql, const char *schema, jk_err_t *err)
 /* Runs one statement that returns no rows. */
 int jk_pg_exec(PGconn *db, const char *sql, jk_err_t *err);
 
+/* Runs one statement that returns no rows, with text parameters (NULL for none). In pipeline
+ * mode it is only queued, and jk_pg_pipeline_end reads its result. */
+int jk_pg_run(PGconn *db, const char *sql, int n, const char *const *params, jk_err_t *err);
+
+/* libpq's pipeline mode: statements queued between begin and end travel together and are
+ * answered together, one round trip for all. end sends the sync, reads every result up to it
+ * (the rows of statement i < n into keep[i] when keep is not NULL, for the caller to PQclear)
+ * and leaves pipeline mode; it fails with the first statement's error (the server then skips
+ * the rest, and every keep[i] is cleared). */
+int jk_pg_pipeline_begin(PGconn *db, jk_err_t *err);
+int jk_pg_pipeline_end(PGconn *db, int n, PGresult **keep, jk_err_t *err);
+
 /* Rows for COPY ... FROM STDIN in text format, built in memory and sent in one go. */
 typedef struct jk_copy {
     char *buf;
@@ -39,6 +51,30 @@ void jk_copy_end_row(jk_copy_t *cp);
 /* Sends the rows with `copy_sql` ("COPY t (a, b) FROM STDIN") and empties cp. */
 int jk_pg_copy(PGconn *db, const char *copy_sql, jk_copy_t *cp, jk_err_t *err);
 void jk_copy_free(jk_copy_t *cp);
+
+/* Rows as one array literal per column, for a statement that takes a whole batch as
+ * parameters in one round trip (INSERT ... SELECT ... FROM unnest($1::text[], $2::bigint[], ...)),
+ * which also works where COPY cannot: in libpq's pipeline mode. Fields are added in order, as
+ * with jk_copy_t; every row has the same number of fields. */
+#define JK_ROWS_MAX_COLS 16
+typedef struct jk_rows {
+    jk_copy_t col[JK_ROWS_MAX_COLS]; /* the literal of each column so far, without its braces */
+    int at;                          /* the column the next field goes to */
+    int ncols;                       /* fields per row, known after the first row */
+    size_t rows;
+    int bad; /* out of memory, or rows of different lengths */
+} jk_rows_t;
+
+void jk_rows_text(jk_rows_t *rw, const char *s); /* NULL is SQL NULL */
+void jk_rows_int(jk_rows_t *rw, long long v);
+void jk_rows_time(jk_rows_t *rw, int64_t ms);
+void jk_rows_end_row(jk_rows_t *rw);
+/* The columns' array literals ("{...}"), into params[0..ncols-1]; valid until the next change.
+ * Fails when a row was short or memory ran out. */
+int jk_rows_params(jk_rows_t *rw, const char *params[JK_ROWS_MAX_COLS], jk_err_t *err);
+/* Forgets the rows, keeping the memory. */
+void jk_rows_clear(jk_rows_t *rw);
+void jk_rows_free(jk_rows_t *rw);
 
 /* A text[] literal ('{"a","b"}') of n strings for = ANY($1); malloc'd. */
 char *jk_pg_array(const char *const *items, size_t n);
