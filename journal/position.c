@@ -62,61 +62,62 @@ int jk_position_restore(PGconn *db, const char *schema, const char *consumer, jk
 }
 
 struct rows {
-    jk_copy_t cp;
+    jk_rows_t rw;
     const char *consumer;
 };
 
 static void chain_row(void *ctx, const jk_chain_summary_t *cs)
 {
-    struct rows *rw = ctx;
-    jk_copy_text(&rw->cp, rw->consumer);
-    jk_copy_text(&rw->cp, cs->source);
-    jk_copy_int(&rw->cp, cs->linked);
-    jk_copy_text(&rw->cp, cs->head);
-    jk_copy_end_row(&rw->cp);
+    struct rows *r = ctx;
+    jk_rows_text(&r->rw, r->consumer);
+    jk_rows_text(&r->rw, cs->source);
+    jk_rows_int(&r->rw, cs->linked);
+    jk_rows_text(&r->rw, cs->head);
+    jk_rows_end_row(&r->rw);
 }
 
-/* COPYs the rows into a temporary table shaped like schema.table, then upserts them: one round
- * trip each, whatever the number of partitions and sources. */
-static int upsert(PGconn *db, const char *schema, const char *table, const char *key,
-                  const char *set, jk_copy_t *cp, jk_err_t *err)
+/* One statement per table, whatever the number of partitions and sources: the rows travel as
+ * one array per column. Works in pipeline mode too (no COPY, no temporary table). */
+static int upsert(PGconn *db, const char *schema, const char *table, const char *types,
+                  const char *key, const char *set, jk_rows_t *rw, jk_err_t *err)
 {
+    if (rw->rows == 0) return 0;
+    const char *params[JK_ROWS_MAX_COLS];
+    if (jk_rows_params(rw, params, err)) return -1;
     char sql[768];
     snprintf(sql, sizeof sql,
-             "CREATE TEMP TABLE IF NOT EXISTS %s_batch (LIKE %s.%s) ON COMMIT DELETE ROWS", table,
-             schema, table);
-    int rc = jk_pg_exec(db, sql, err);
-    snprintf(sql, sizeof sql, "COPY %s_batch FROM STDIN", table);
-    if (rc == 0) rc = jk_pg_copy(db, sql, cp, err);
-    jk_copy_free(cp);
-    if (rc) return -1;
-    snprintf(sql, sizeof sql,
-             "INSERT INTO %s.%s SELECT * FROM %s_batch ON CONFLICT (%s) DO UPDATE SET %s", schema,
-             table, table, key, set);
-    return jk_pg_exec(db, sql, err);
+             "INSERT INTO %s.%s SELECT * FROM unnest(%s) ON CONFLICT (%s) DO UPDATE SET %s",
+             schema, table, types, key, set);
+    int rc = jk_pg_run(db, sql, rw->ncols, params, err);
+    jk_rows_clear(rw);
+    return rc;
 }
 
 int jk_position_store(PGconn *db, const char *schema, const char *consumer, jk_consumer_t *c,
                       jk_err_t *err)
 {
-    struct rows rw = {.consumer = consumer};
+    struct rows r = {.consumer = consumer};
     for (size_t i = 0; i < jk_consumer_nparts(c); i++) {
         const char *topic;
         int32_t part;
         int64_t next;
         jk_consumer_part(c, i, &topic, &part, &next);
-        jk_copy_text(&rw.cp, consumer);
-        jk_copy_text(&rw.cp, topic);
-        jk_copy_int(&rw.cp, part);
-        jk_copy_int(&rw.cp, next);
-        jk_copy_end_row(&rw.cp);
+        jk_rows_text(&r.rw, consumer);
+        jk_rows_text(&r.rw, topic);
+        jk_rows_int(&r.rw, part);
+        jk_rows_int(&r.rw, next);
+        jk_rows_end_row(&r.rw);
     }
-    if (upsert(db, schema, "consumer_offsets", "consumer, topic, partition",
-               "next_offset = EXCLUDED.next_offset", &rw.cp, err))
-        return -1;
-    jk_chain_foreach(jk_consumer_chain(c), chain_row, &rw);
-    return upsert(db, schema, "chain_heads", "consumer, source",
-                  "linked = EXCLUDED.linked, head = EXCLUDED.head", &rw.cp, err);
+    int rc = upsert(db, schema, "consumer_offsets", "$1::text[], $2::text[], $3::int[], $4::bigint[]",
+                    "consumer, topic, partition", "next_offset = EXCLUDED.next_offset", &r.rw, err);
+    if (rc == 0) {
+        jk_chain_foreach(jk_consumer_chain(c), chain_row, &r);
+        rc = upsert(db, schema, "chain_heads", "$1::text[], $2::text[], $3::bigint[], $4::text[]",
+                    "consumer, source", "linked = EXCLUDED.linked, head = EXCLUDED.head", &r.rw,
+                    err);
+    }
+    jk_rows_free(&r.rw);
+    return rc;
 }
 
 int jk_position_forget(PGconn *db, const char *schema, const char *consumer, jk_err_t *err)

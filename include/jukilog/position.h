@@ -18,8 +18,9 @@
 int jk_position_restore(PGconn *db, const char *schema, const char *consumer, jk_consumer_t *c,
                         const char *topic, jk_err_t *err);
 
-/* Stores the next offsets of every partition c is assigned and every source's chain head. Runs
- * inside the caller's transaction. */
+/* Stores the next offsets of every partition c is assigned and every source's chain head, in
+ * two statements. Runs inside the caller's transaction; in pipeline mode (pg.h) the statements
+ * are only queued: two results for jk_pg_pipeline_end. */
 int jk_position_store(PGconn *db, const char *schema, const char *consumer, jk_consumer_t *c,
                       jk_err_t *err);
 
