@@ -110,7 +110,7 @@ int jk_terminal_append(jk_terminal_t *t, const char *type, json_t *data, char id
 
 int jk_terminal_flush(jk_terminal_t *t, jk_err_t *err)
 {
-    if (jk_producer_flush(t->p, err) == 0) return 0;
+    if (jk_producer_wait(t->p, err) == 0) return 0;
     return jk_err_wrap(err, "the request could not be appended (it stays spooled and goes out "
                             "before this operator's next request)");
 }
