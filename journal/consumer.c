@@ -58,6 +58,7 @@ struct jk_consumer {
     jk_chain_t *chain;
 
     rd_kafka_t *admin_rk;
+    rd_kafka_t *ask_rk; /* asks for the admin topic's end; fetches nothing (see admin_catch_up) */
     char prefecture[3]; /* whose admin topic anchors the registry */
     char admin_topic[128];
     int64_t admin_next;
@@ -92,9 +93,8 @@ static const char *const consumer_defaults[] = {
     NULL,
 };
 
-/* The admin topic's reader asks for the topic's end before each catch-up. A broker answers one
- * connection's requests in order, so that question waits behind the reader's own fetch, which
- * the broker holds for fetch.wait.max.ms when there is nothing new: keep that wait short. */
+/* The admin topic's reader. Its fetches wait at the broker for news, which arrive at once when
+ * appended; the question for the topic's end goes through another handle (admin_catch_up). */
 static const char *const admin_defaults[] = {
     "group.id",
     "jukilog",
@@ -105,7 +105,7 @@ static const char *const admin_defaults[] = {
     "enable.partition.eof",
     "true",
     "fetch.wait.max.ms",
-    "5",
+    "100",
     NULL,
 };
 
@@ -137,8 +137,14 @@ static int admin_catch_up(jk_consumer_t *c, jk_err_t *err)
 {
     int64_t lo, hi;
     int64_t started = jk_now_ms();
+    /* A broker answers one connection's requests in order, so asked through the reader, the
+     * question would wait behind the reader's own fetch (held up to fetch.wait.max.ms when
+     * there is nothing new): a handle that fetches nothing answers in one round trip. */
+    if (c->ask_rk == NULL &&
+        (c->ask_rk = jk_kafka_client(c->cfg, RD_KAFKA_PRODUCER, NULL, err)) == NULL)
+        return -1;
     rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(c->admin_rk, c->admin_topic, 0, &lo, &hi, 10000);
+        rd_kafka_query_watermark_offsets(c->ask_rk, c->admin_topic, 0, &lo, &hi, 10000);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         return jk_err_set(err, "cannot read the end of %s: %s", c->admin_topic,
                           rd_kafka_err2str(e));
@@ -289,6 +295,7 @@ void jk_consumer_close(jk_consumer_t *c)
         rd_kafka_consumer_close(c->rk);
         rd_kafka_destroy(c->rk);
     }
+    if (c->ask_rk) rd_kafka_destroy(c->ask_rk);
     if (c->admin_rk) {
         rd_kafka_consumer_close(c->admin_rk);
         rd_kafka_destroy(c->admin_rk);
