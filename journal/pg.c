@@ -90,17 +90,30 @@ int jk_pg_pipeline_begin(PGconn *db, jk_err_t *err)
     return -1;
 }
 
+int jk_pg_pipeline_send(PGconn *db, jk_err_t *err)
+{
+    if (PQpipelineSync(db) == 1) return 0;
+    jk_err_set(err, "PostgreSQL: cannot send a pipeline: %s", PQerrorMessage(db));
+    first_line(err->msg);
+    PQexitPipelineMode(db);
+    return -1;
+}
+
 int jk_pg_pipeline_end(PGconn *db, int n, PGresult **keep, jk_err_t *err)
+{
+    if (keep)
+        for (int i = 0; i < n; i++)
+            keep[i] = NULL;
+    if (jk_pg_pipeline_send(db, err)) return -1;
+    return jk_pg_pipeline_read(db, n, keep, err);
+}
+
+int jk_pg_pipeline_read(PGconn *db, int n, PGresult **keep, jk_err_t *err)
 {
     int rc = 0;
     if (keep)
         for (int i = 0; i < n; i++)
             keep[i] = NULL;
-    if (PQpipelineSync(db) != 1) {
-        jk_err_set(err, "PostgreSQL: cannot send a pipeline: %s", PQerrorMessage(db));
-        first_line(err->msg);
-        return -1;
-    }
     /* Each statement's result, then a NULL; after the last, the sync's own result. Read up to
      * the sync whatever n says, so that the connection is left clean. */
     for (int i = 0;;) {

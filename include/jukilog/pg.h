@@ -32,6 +32,10 @@ int jk_pg_run(PGconn *db, const char *sql, int n, const char *const *params, jk_
  * the rest, and every keep[i] is cleared). */
 int jk_pg_pipeline_begin(PGconn *db, jk_err_t *err);
 int jk_pg_pipeline_end(PGconn *db, int n, PGresult **keep, jk_err_t *err);
+/* end in two halves, for work to overlap the server's: _send sends the sync and returns at once
+ * (the connection stays in pipeline mode), _read waits for the results as end does. */
+int jk_pg_pipeline_send(PGconn *db, jk_err_t *err);
+int jk_pg_pipeline_read(PGconn *db, int n, PGresult **keep, jk_err_t *err);
 
 /* Rows for COPY ... FROM STDIN in text format, built in memory and sent in one go. */
 typedef struct jk_copy {
