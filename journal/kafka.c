@@ -26,7 +26,11 @@ rd_kafka_conf_t *jk_kafka_conf(const jk_config_t *cfg, const char *const *defaul
     if (set(conf, "bootstrap.servers", cfg->brokers, err) ||
         /* librdkafka logs connection trouble to stderr by default; programs report it once
          * themselves, through delivery reports and errors. */
-        set(conf, "log_level", "0", err))
+        set(conf, "log_level", "0", err) ||
+        /* Requests and answers are small and waited on: Nagle's algorithm would hold a small
+         * write back until the last one is acknowledged (up to the peer's delayed ACK). */
+        (!overridden(cfg, "socket.nagle.disable") &&
+         set(conf, "socket.nagle.disable", "true", err)))
         goto fail;
     for (const char *const *d = defaults; d && d[0]; d += 2)
         if (!overridden(cfg, d[0]) && set(conf, d[0], d[1], err)) goto fail;
