@@ -494,6 +494,22 @@ static int head_before(const struct part *a, size_t ia, const struct part *b, si
     return ia < ib;
 }
 
+/* Whether a partition with nothing buffered is read up to its end. librdkafka's end-of-partition
+ * event does not always follow the last message of a fetch: it may come only with the next,
+ * empty, fetch response, fetch.wait.max.ms later. The high-water mark that the broker sent with
+ * the messages says the same at once: nothing was beyond them when the broker answered. */
+static int at_end(jk_consumer_t *c, struct part *p)
+{
+    if (p->at_eof) return 1;
+    int64_t lo, hi;
+    if (rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        hi < 0 || p->next < hi)
+        return 0;
+    p->at_eof = 1;
+    return 1;
+}
+
 /* Waits at most timeout_ms for a message on any partition (every partition is at its end). */
 static void wait_any(jk_consumer_t *c, int timeout_ms)
 {
@@ -533,7 +549,7 @@ static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
             struct part *p = c->parts[i];
             if (!p->checked && fill(p, 0, err)) return -1;
             if (p->head == p->len) {
-                if (!p->at_eof) blocked = p;
+                if (!at_end(c, p)) blocked = p;
                 continue;
             }
             if (!p->checked) {
