@@ -115,6 +115,13 @@ int jk_terminal_flush(jk_terminal_t *t, jk_err_t *err)
                             "before this operator's next request)");
 }
 
+int jk_terminal_send(jk_terminal_t *t, jk_err_t *err)
+{
+    if (jk_producer_send(t->p, err) == 0) return 0;
+    return jk_err_wrap(err, "the request could not be appended (it stays spooled and goes out "
+                            "before this operator's next request)");
+}
+
 int jk_terminal_next(jk_terminal_t *t, int timeout_ms, jk_answer_t *a, jk_err_t *err)
 {
     int64_t deadline = jk_now_ms() + timeout_ms;

@@ -34,6 +34,10 @@ int jk_terminal_append(jk_terminal_t *t, const char *type, json_t *data, char id
 /* Sends what is spooled and waits for the broker's confirmation. On failure the requests stay
  * spooled (and go out first with the operator's next request); err says so. */
 int jk_terminal_flush(jk_terminal_t *t, jk_err_t *err);
+/* Sends what is spooled without waiting for the broker (jk_producer_send): for a terminal that
+ * has more requests to make before it reads answers. A request that fails stays spooled and
+ * goes out with the next send or flush. */
+int jk_terminal_send(jk_terminal_t *t, jk_err_t *err);
 
 /* An answer read from the log: the record's type ("provision.inquiry", "refusal.bulk", ...) and
  * data, and its broker time. */

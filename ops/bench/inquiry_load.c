@@ -81,7 +81,9 @@ int main(int argc, char **argv)
                 if (jk_terminal_append(t, "request.inquiry", data, id, &err)) break;
                 jk_strmap_put(pending, id, &t0[sent]);
             }
-            if (jk_terminal_flush(t, &err)) {
+            /* Not waiting for the broker's acknowledgement: the answer cannot come before the
+             * request is appended, and a terminal that waited could not read answers meanwhile. */
+            if (jk_terminal_send(t, &err)) {
                 fprintf(stderr, "%s: %s\n", argv[0], err.msg);
                 return 2;
             }
