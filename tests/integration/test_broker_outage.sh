@@ -36,7 +36,7 @@ echo "sent before the crash: $sent; reported spooled: $spooled"
 assert_contains "$(cat "$T/append.err")" "stay in" "error says the events stay in the spool"
 assert_eq "$(wc -l <"$T/append.err")" 1 "one-line error"
 
-step "the spool holds the unconfirmed events; the chain state was saved before sending"
+step "the spool holds the unconfirmed events (the chain state follows from them)"
 spool="$JUKILOG_HOME/spool/cs_352039.spool"
 [ -s "$spool" ] || fail "spool $spool is empty"
 # what is not yet appended (events not sent, not spooled) is appended by a rerun of the rest
