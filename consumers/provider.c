@@ -655,32 +655,22 @@ static int store_row(struct provider *pv, struct decision *d, const char *record
 /* Writes the buffered rows into the open transaction (queued, in pipeline mode). */
 static int write_rows(struct provider *pv, jk_err_t *err)
 {
-    char sql[1024];
-    const char *params[JK_ROWS_MAX_COLS];
-    if (pv->rows.rows) {
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO %s.provider_records SELECT a, b, c, d, e, f, g, h, i, j, k, l, "
-                 "m::text[], n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-                 "$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], "
-                 "$11::boolean[], $12::timestamptz[], $13::text[], $14::bigint[]) "
-                 "AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n)",
-                 pv->schema);
-        if (jk_rows_params(&pv->rows, params, err) ||
-            jk_pg_run(pv->db, sql, pv->rows.ncols, params, err))
-            return -1;
-        jk_rows_clear(&pv->rows);
-    }
-    if (pv->persons.rows) {
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO %s.provider_residents (resident_code, record_id) "
-                 "SELECT * FROM unnest($1::text[], $2::text[])",
-                 pv->schema);
-        if (jk_rows_params(&pv->persons, params, err) ||
-            jk_pg_run(pv->db, sql, pv->persons.ncols, params, err))
-            return -1;
-        jk_rows_clear(&pv->persons);
-    }
-    return 0;
+    char records[1024], residents[256];
+    snprintf(records, sizeof records,
+             "INSERT INTO %s.provider_records SELECT a, b, c, d, e, f, g, h, i, j, k, l, "
+             "m::text[], n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+             "$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], "
+             "$11::boolean[], $12::timestamptz[], $13::text[], $14::bigint[]) "
+             "AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n)",
+             pv->schema);
+    snprintf(residents, sizeof residents,
+             "INSERT INTO %s.provider_residents (resident_code, record_id) "
+             "SELECT * FROM unnest($1::text[], $2::text[])",
+             pv->schema);
+    return jk_rows_run(pv->db, records, &pv->rows, err) ||
+                   jk_rows_run(pv->db, residents, &pv->persons, err)
+               ? -1
+               : 0;
 }
 
 /* Decides one request and appends its record; the rows go into the open transaction. */

@@ -373,6 +373,15 @@ int jk_rows_params(jk_rows_t *rw, const char *params[JK_ROWS_MAX_COLS], jk_err_t
     return 0;
 }
 
+int jk_rows_run(PGconn *db, const char *sql, jk_rows_t *rw, jk_err_t *err)
+{
+    if (rw->rows == 0) return 0;
+    const char *params[JK_ROWS_MAX_COLS];
+    int rc = jk_rows_params(rw, params, err) || jk_pg_run(db, sql, rw->ncols, params, err) ? -1 : 0;
+    jk_rows_clear(rw);
+    return rc;
+}
+
 void jk_rows_clear(jk_rows_t *rw)
 {
     for (int i = 0; i < JK_ROWS_MAX_COLS; i++)

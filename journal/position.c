@@ -81,16 +81,11 @@ static void chain_row(void *ctx, const jk_chain_summary_t *cs)
 static int upsert(PGconn *db, const char *schema, const char *table, const char *types,
                   const char *key, const char *set, jk_rows_t *rw, jk_err_t *err)
 {
-    if (rw->rows == 0) return 0;
-    const char *params[JK_ROWS_MAX_COLS];
-    if (jk_rows_params(rw, params, err)) return -1;
     char sql[768];
     snprintf(sql, sizeof sql,
              "INSERT INTO %s.%s SELECT * FROM unnest(%s) ON CONFLICT (%s) DO UPDATE SET %s",
              schema, table, types, key, set);
-    int rc = jk_pg_run(db, sql, rw->ncols, params, err);
-    jk_rows_clear(rw);
-    return rc;
+    return jk_rows_run(db, sql, rw, err);
 }
 
 int jk_position_store(PGconn *db, const char *schema, const char *consumer, jk_consumer_t *c,

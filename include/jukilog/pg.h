@@ -76,6 +76,9 @@ void jk_rows_end_row(jk_rows_t *rw);
 /* The columns' array literals ("{...}"), into params[0..ncols-1]; valid until the next change.
  * Fails when a row was short or memory ran out. */
 int jk_rows_params(jk_rows_t *rw, const char *params[JK_ROWS_MAX_COLS], jk_err_t *err);
+/* Runs sql with the columns as $1..$ncols (nothing when there are no rows), as jk_pg_run does
+ * (queued in pipeline mode), then forgets the rows. */
+int jk_rows_run(PGconn *db, const char *sql, jk_rows_t *rw, jk_err_t *err);
 /* Forgets the rows, keeping the memory. */
 void jk_rows_clear(jk_rows_t *rw);
 void jk_rows_free(jk_rows_t *rw);
