@@ -752,8 +752,9 @@ static int finish_commit(struct provider *pv, jk_err_t *err)
  * appends the records, and the terminals read them, while the database commits. */
 static int run_batch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
 {
-    if (jk_consumer_admin_refresh(pv->cons, &pv->admin_as_of, err) || finish_commit(pv, err) ||
-        prefetch(pv, b, err))
+    /* The admin topic's end is asked while the database answers the look-ups. */
+    if (jk_consumer_admin_ask(pv->cons, err) || finish_commit(pv, err) || prefetch(pv, b, err) ||
+        jk_consumer_admin_refresh(pv->cons, &pv->admin_as_of, err))
         goto fail;
     for (size_t i = 0; i < b->n; i++) {
         const jk_record_t *r = &b->recs[i];

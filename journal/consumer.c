@@ -18,6 +18,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ struct jk_consumer {
 
     rd_kafka_t *admin_rk;
     rd_kafka_t *ask_rk; /* asks for the admin topic's end; fetches nothing (see admin_catch_up) */
+    struct asker *asker; /* asks it in the background (jk_consumer_admin_ask) */
     char prefecture[3]; /* whose admin topic anchors the registry */
     char admin_topic[128];
     int64_t admin_next;
@@ -132,19 +134,123 @@ static int64_t message_ms(const rd_kafka_message_t *m)
     return tt == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? 0 : ts;
 }
 
+/* The question for the admin topic's end, asked by a thread of its own while the caller does
+ * other work (a program that decides requests asks it, then reads the database, then waits for
+ * the answer). Only the thread touches ask_rk while a question is out; librdkafka handles may be
+ * used from any thread. */
+struct asker {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int asked, answered, quit;
+    int64_t started, hi;
+    rd_kafka_resp_err_t e;
+    rd_kafka_t *rk;
+    const char *topic;
+};
+
+static void *asker_main(void *arg)
+{
+    struct asker *a = arg;
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (!a->asked && !a->quit)
+            pthread_cond_wait(&a->cv, &a->mu);
+        if (a->quit) break;
+        pthread_mutex_unlock(&a->mu);
+        int64_t lo, hi, started = jk_now_ms();
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(a->rk, a->topic, 0, &lo, &hi, 10000);
+        pthread_mutex_lock(&a->mu);
+        a->started = started;
+        a->hi = hi;
+        a->e = e;
+        a->asked = 0;
+        a->answered = 1;
+        pthread_cond_broadcast(&a->cv);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* A broker answers one connection's requests in order, so asked through the reader, the question
+ * for the end would wait behind the reader's own fetch (held up to fetch.wait.max.ms when there
+ * is nothing new): a handle that fetches nothing answers in one round trip. */
+static int ask_client(jk_consumer_t *c, jk_err_t *err)
+{
+    if (c->ask_rk) return 0;
+    c->ask_rk = jk_kafka_client(c->cfg, RD_KAFKA_PRODUCER, NULL, err);
+    return c->ask_rk ? 0 : -1;
+}
+
+int jk_consumer_admin_ask(jk_consumer_t *c, jk_err_t *err)
+{
+    if (ask_client(c, err)) return -1;
+    if (c->asker == NULL) {
+        struct asker *a = calloc(1, sizeof *a);
+        if (a == NULL) return jk_err_set(err, "out of memory");
+        a->rk = c->ask_rk;
+        a->topic = c->admin_topic;
+        pthread_mutex_init(&a->mu, NULL);
+        pthread_cond_init(&a->cv, NULL);
+        if (pthread_create(&a->thread, NULL, asker_main, a) != 0) {
+            pthread_mutex_destroy(&a->mu);
+            pthread_cond_destroy(&a->cv);
+            free(a);
+            return jk_err_set(err, "cannot start a thread");
+        }
+        c->asker = a;
+    }
+    pthread_mutex_lock(&c->asker->mu);
+    if (!c->asker->asked) {
+        c->asker->asked = 1;
+        c->asker->answered = 0;
+        pthread_cond_broadcast(&c->asker->cv);
+    }
+    pthread_mutex_unlock(&c->asker->mu);
+    return 0;
+}
+
+static void asker_stop(struct asker *a)
+{
+    if (a == NULL) return;
+    pthread_mutex_lock(&a->mu);
+    a->quit = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->thread, NULL);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    free(a);
+}
+
+/* The admin topic's end: the background question's answer when one was asked (and the time it
+ * was asked), else asked here. */
+static rd_kafka_resp_err_t admin_end(jk_consumer_t *c, int64_t *started, int64_t *hi)
+{
+    struct asker *a = c->asker;
+    if (a) {
+        pthread_mutex_lock(&a->mu);
+        while (a->asked)
+            pthread_cond_wait(&a->cv, &a->mu);
+        int got = a->answered;
+        a->answered = 0;
+        *started = a->started;
+        *hi = a->hi;
+        rd_kafka_resp_err_t e = a->e;
+        pthread_mutex_unlock(&a->mu);
+        if (got) return e;
+    }
+    int64_t lo;
+    *started = jk_now_ms();
+    return rd_kafka_query_watermark_offsets(c->ask_rk, c->admin_topic, 0, &lo, hi, 10000);
+}
+
 /* Reads the admin topic from where it was left up to its current end into the registry. */
 static int admin_catch_up(jk_consumer_t *c, jk_err_t *err)
 {
-    int64_t lo, hi;
-    int64_t started = jk_now_ms();
-    /* A broker answers one connection's requests in order, so asked through the reader, the
-     * question would wait behind the reader's own fetch (held up to fetch.wait.max.ms when
-     * there is nothing new): a handle that fetches nothing answers in one round trip. */
-    if (c->ask_rk == NULL &&
-        (c->ask_rk = jk_kafka_client(c->cfg, RD_KAFKA_PRODUCER, NULL, err)) == NULL)
-        return -1;
-    rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(c->ask_rk, c->admin_topic, 0, &lo, &hi, 10000);
+    int64_t hi, started;
+    if (ask_client(c, err)) return -1;
+    rd_kafka_resp_err_t e = admin_end(c, &started, &hi);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         return jk_err_set(err, "cannot read the end of %s: %s", c->admin_topic,
                           rd_kafka_err2str(e));
@@ -295,6 +401,7 @@ void jk_consumer_close(jk_consumer_t *c)
         rd_kafka_consumer_close(c->rk);
         rd_kafka_destroy(c->rk);
     }
+    asker_stop(c->asker);
     if (c->ask_rk) rd_kafka_destroy(c->ask_rk);
     if (c->admin_rk) {
         rd_kafka_consumer_close(c->admin_rk);

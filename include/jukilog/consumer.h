@@ -83,6 +83,10 @@ jk_consumer_t *jk_consumer_open_admin(const jk_config_t *cfg, jk_admin_fn fn, vo
  * so a decision about an event appended before as_of sees every admin event before it
  * (DESIGN.md: "reads that topic up to its high-water mark before it decides"). */
 int jk_consumer_admin_refresh(jk_consumer_t *c, int64_t *as_of, jk_err_t *err);
+/* Asks for the admin topic's end in the background and returns at once; the next
+ * jk_consumer_admin_refresh waits for that answer instead of asking (its as_of is then the time
+ * of this call), so the round trip to the broker overlaps the caller's other work. */
+int jk_consumer_admin_ask(jk_consumer_t *c, jk_err_t *err);
 
 /* Opens a consumer and assigns every partition of each of the tenant's topics named (short
  * names: "identity", "admin", ...) from the beginning. */
