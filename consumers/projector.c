@@ -48,6 +48,13 @@ struct slot {
     int deleted; /* renamed away in this batch */
 };
 
+/* A resident_code_change applied in the batch, for the aliases table. */
+struct rename {
+    char code[2][12]; /* old, new */
+    char event_id[33];
+    int64_t log_ms;
+};
+
 /* An accepted version, written to history at the end of the batch. */
 struct version {
     jk_person_t p;
@@ -70,7 +77,7 @@ struct projector {
     size_t nversions, cap_versions;
     jk_copy_t events, history, identity;
     /* resident_code_change in this batch: old -> new, in order */
-    char (*renames)[2][12];
+    struct rename *renames;
     size_t nrenames, cap_renames;
 
     long long processed, applied, superseded, rejected, duplicates;
@@ -278,7 +285,7 @@ static void identity_row(void *ctx, const char *key, void *value)
 static const char *final_code(const struct projector *pj, const char *code, size_t from)
 {
     for (size_t i = from; i < pj->nrenames; i++)
-        if (strcmp(pj->renames[i][0], code) == 0) code = pj->renames[i][1];
+        if (strcmp(pj->renames[i].code[0], code) == 0) code = pj->renames[i].code[1];
     return code;
 }
 
@@ -355,9 +362,11 @@ static int apply_one(struct projector *pj, const jk_record_t *r, jk_err_t *err)
                     pj->renames = nr, pj->cap_renames = cap;
             }
             if (rc == 0) {
-                memcpy(pj->renames[pj->nrenames][0], ch.resident_code, 12);
-                memcpy(pj->renames[pj->nrenames][1], ch.new_resident_code, 12);
-                pj->nrenames++;
+                struct rename *rn = &pj->renames[pj->nrenames++];
+                memcpy(rn->code[0], ch.resident_code, 12);
+                memcpy(rn->code[1], ch.new_resident_code, 12);
+                snprintf(rn->event_id, sizeof rn->event_id, "%s", ev->id);
+                rn->log_ms = r->log_ms;
             }
         }
         jk_person_free(&dst->p);
@@ -399,7 +408,7 @@ static int write_batch(struct projector *pj, jk_err_t *err)
     if (jk_pg_copy(pj->db, sql, &pj->events, err)) goto fail;
     for (size_t i = 0; i < pj->nrenames; i++) {
         /* The person's earlier versions follow them to the new code; the old one is an alias. */
-        const char *params[2] = {pj->renames[i][0], pj->renames[i][1]};
+        const char *params[2] = {pj->renames[i].code[0], pj->renames[i].code[1]};
         snprintf(sql, sizeof sql,
                  "WITH h AS (UPDATE %1$s.history SET resident_code = $2 WHERE resident_code = $1) "
                  "DELETE FROM %1$s.identity WHERE resident_code = $1",
@@ -419,11 +428,12 @@ static int write_batch(struct projector *pj, jk_err_t *err)
     if (pj->nrenames) {
         jk_copy_t al = {0};
         for (size_t i = 0; i < pj->nrenames; i++) {
-            jk_copy_text(&al, pj->renames[i][0]);
-            jk_copy_text(&al, pj->renames[i][1]);
-            struct slot *s = jk_strmap_get(pj->slots, final_code(pj, pj->renames[i][1], i + 1));
-            jk_copy_text(&al, s ? s->p.event_id : "");
-            jk_copy_time(&al, s ? s->p.broker_ms : 0);
+            /* The change that renamed, not the person's last change in the batch: the row must
+             * not depend on where batches end. */
+            jk_copy_text(&al, pj->renames[i].code[0]);
+            jk_copy_text(&al, pj->renames[i].code[1]);
+            jk_copy_text(&al, pj->renames[i].event_id);
+            jk_copy_time(&al, pj->renames[i].log_ms);
             jk_copy_end_row(&al);
         }
         snprintf(sql, sizeof sql, "COPY %s.aliases FROM STDIN", pj->schema);
