@@ -40,7 +40,7 @@ struct part {
     int at_eof;      /* read up to the partition's end, nothing buffered since */
     jk_record_t rec; /* the head message, checked (when `checked`) */
     int checked;
-    int verified; /* rec's signature has been checked (not only its form and hash) */
+    int verified;  /* rec's signature has been checked (not only its form and hash) */
     int64_t limit; /* jk_consumer_limit: the merge takes nothing from here on (-1: no limit) */
 };
 

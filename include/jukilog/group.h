@@ -34,7 +34,6 @@ int jk_group_partitions(const jk_group_t *g);
 int jk_group_owns(const jk_group_t *g, int32_t partition);
 
 /* The partition's low and high watermarks, from the broker. */
-int jk_group_watermarks(jk_group_t *g, int32_t partition, int64_t *lo, int64_t *hi,
-                        jk_err_t *err);
+int jk_group_watermarks(jk_group_t *g, int32_t partition, int64_t *lo, int64_t *hi, jk_err_t *err);
 
 #endif
