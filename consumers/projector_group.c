@@ -1031,13 +1031,18 @@ int pgroup_done(pgroup_t *g, jk_err_t *err)
     g->done_at = now + CHECK_EVERY_MS;
     char *joined = array_text(g->joined, g->nparts);
     if (!joined) return jk_err_set(err, "out of memory");
-    char sql[512];
+    /* A partition that no member has committed yet stands where the group started. */
+    char sql[640], np[16];
+    snprintf(np, sizeof np, "%d", g->nparts);
     snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM %s.projector_cuts c WHERE partition >= 0 AND NOT EXISTS "
-             "(SELECT 1 FROM unnest(c.offsets, $1::bigint[]) AS u(have, want) WHERE have < want)",
+             "SELECT count(*) FROM generate_series(0, $2::int - 1) AS p "
+             "CROSS JOIN LATERAL (SELECT offsets FROM %s.projector_cuts "
+             "WHERE partition IN (p, -1) ORDER BY partition DESC LIMIT 1) AS c "
+             "WHERE NOT EXISTS (SELECT 1 FROM unnest(c.offsets, $1::bigint[]) AS u(have, want) "
+             "WHERE have < want)",
              g->schema);
-    const char *params[1] = {joined};
-    PGresult *r = query(g, sql, 1, params, "reading the group's positions", err);
+    const char *params[2] = {joined, np};
+    PGresult *r = query(g, sql, 2, params, "reading the group's positions", err);
     free(joined);
     if (!r) return -1;
     int done = atoi(PQgetvalue(r, 0, 0)) == g->nparts;
