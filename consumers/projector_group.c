@@ -500,8 +500,14 @@ static int remember(pgroup_t *g, const char *code, int32_t partition, int64_t af
 static void keep_live(void *ctx, const char *key, void *value)
 {
     void **m = ctx; /* {g, new map} */
+    pgroup_t *g = m[0];
     struct touches *t = value;
-    if (prune(m[0], t) == 0 || jk_strmap_put(m[1], key, t)) free_touches(NULL, key, t);
+    if (prune(g, t) == 0) {
+        free_touches(NULL, key, t);
+    } else if (jk_strmap_put(m[1], key, t)) {
+        free_touches(NULL, key, t);
+        g->broken = 1; /* a dependency forgotten: the member stops rather than guess */
+    }
 }
 
 /* Forgets the codes whose foreign records are all committed. */
@@ -610,6 +616,18 @@ void pgroup_close(pgroup_t *g)
     free(g);
 }
 
+/* "{1,3}": this member's partitions; malloc'd. */
+static char *owned_text(const pgroup_t *g)
+{
+    char *s = malloc(2 + (size_t)g->nparts * 12), *w = s;
+    if (!s) return NULL;
+    w += sprintf(w, "{");
+    for (int p = 0, k = 0; p < g->nparts; p++)
+        if (g->owned[p]) w += sprintf(w, k++ ? ",%d" : "%d", p);
+    sprintf(w, "}");
+    return s;
+}
+
 /* Opens a consumer of every partition at the cut, merging within its segment. */
 static jk_consumer_t *open_at(pgroup_t *g, const struct cut *cut, jk_err_t *err)
 {
@@ -653,10 +671,9 @@ int pgroup_sync(pgroup_t *g, jk_consumer_t **cons, long long *next_n, int wait_m
 
     struct cut cut = {0};
     int rc = -1;
-    int *parts = malloc((size_t)g->nparts * sizeof *parts);
     int64_t *offs = malloc((size_t)g->nparts * sizeof *offs);
-    char *pa = NULL, *oa = NULL;
-    if (!parts || !offs) {
+    char *pa = owned_text(g), *oa = NULL;
+    if (!offs || !pa) {
         jk_err_set(err, "out of memory");
         goto out;
     }
@@ -664,23 +681,16 @@ int pgroup_sync(pgroup_t *g, jk_consumer_t **cons, long long *next_n, int wait_m
     /* A partition that nobody has stored an offset for starts where the cut has it. */
     int k = 0;
     for (int p = 0; p < g->nparts; p++)
-        if (g->owned[p]) parts[k] = p, offs[k++] = cut.offsets[p];
+        if (g->owned[p]) offs[k++] = cut.offsets[p];
+    if (!(oa = array_text(offs, k))) {
+        jk_err_set(err, "out of memory");
+        goto out;
+    }
     char sql[384];
     snprintf(sql, sizeof sql,
              "INSERT INTO %s.consumer_offsets SELECT 'projector', $1, p, o "
              "FROM unnest($2::int[], $3::bigint[]) AS u(p, o) ON CONFLICT DO NOTHING",
              g->schema);
-    pa = malloc(2 + (size_t)k * 12);
-    oa = array_text(offs, k);
-    if (!pa || !oa) {
-        jk_err_set(err, "out of memory");
-        goto out;
-    }
-    char *w = pa;
-    w += sprintf(w, "{");
-    for (int i = 0; i < k; i++)
-        w += sprintf(w, i ? ",%d" : "%d", parts[i]);
-    sprintf(w, "}");
     const char *params[3] = {g->topic, pa, oa};
     if (run(g, sql, 3, params, "storing the first offsets of this member's partitions", err) ||
         load_committed(g, err))
@@ -701,7 +711,6 @@ int pgroup_sync(pgroup_t *g, jk_consumer_t **cons, long long *next_n, int wait_m
     rc = 0;
 out:
     cut_free(&cut);
-    free(parts);
     free(offs);
     free(pa);
     free(oa);
@@ -725,18 +734,6 @@ static int schema_lock(PGconn *db, const char *schema, const char *how, jk_err_t
 int pgroup_schema_lock(PGconn *db, const char *schema, int on, jk_err_t *err)
 {
     return schema_lock(db, schema, on ? "lock" : "unlock", err);
-}
-
-/* "{1,3}": this member's partitions; malloc'd. */
-static char *owned_text(const pgroup_t *g)
-{
-    char *s = malloc(2 + (size_t)g->nparts * 12), *w = s;
-    if (!s) return NULL;
-    w += sprintf(w, "{");
-    for (int p = 0, k = 0; p < g->nparts; p++)
-        if (g->owned[p]) w += sprintf(w, k++ ? ",%d" : "%d", p);
-    sprintf(w, "}");
-    return s;
 }
 
 int pgroup_begin(pgroup_t *g, jk_consumer_t *cons, jk_err_t *err)
