@@ -11,7 +11,11 @@
  *      table, one merge) together with the partitions' next offsets, in one transaction;
  *   7. sends the notices.
  * A crash anywhere leaves either the old or the new transaction; on restart the consumer seeks
- * to the stored offsets, and notices sent twice carry the same id (derived from the change's). */
+ * to the stored offsets, and notices sent twice carry the same id (derived from the change's).
+ *
+ * With --group the projector is one member of a group sharing the topic's partitions: it reads
+ * every partition in the same order, applies only its share, and sends no notices itself
+ * (projector_group.c). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,9 +32,11 @@
 #include "jukilog/position.h"
 #include "jukilog/producer.h"
 #include "jukilog/strmap.h"
+#include "projector_group.h"
 
 extern const char jk_sql_identity[];
 extern const char jk_sql_identity_drop[];
+extern const char jk_sql_projector_group[];
 
 static volatile sig_atomic_t stop_requested;
 
@@ -46,6 +52,13 @@ struct slot {
     int known;   /* the person exists (loaded or created in this batch) */
     int dirty;   /* changed in this batch: to be written */
     int deleted; /* renamed away in this batch */
+};
+
+/* A resident_code_change applied in the batch, for the aliases table. */
+struct rename {
+    char code[2][12]; /* old, new */
+    char event_id[33];
+    int64_t log_ms;
 };
 
 /* An accepted version, written to history at the end of the batch. */
@@ -70,11 +83,12 @@ struct projector {
     size_t nversions, cap_versions;
     jk_copy_t events, history, identity;
     /* resident_code_change in this batch: old -> new, in order */
-    char (*renames)[2][12];
+    struct rename *renames;
     size_t nrenames, cap_renames;
 
     long long processed, applied, superseded, rejected, duplicates;
     long long next_n; /* the events table's next processing number */
+    pgroup_t *group;  /* --group: this member's share, NULL for a single projector */
 };
 
 static void free_slot(void *ctx, const char *key, void *value)
@@ -208,24 +222,33 @@ static void event_row(struct projector *pj, const jk_record_t *r, const char *ev
 
 /* Spools a notice for the sending CS: the notice's id is derived from the change's, so that a
  * notice produced again after a crash is a duplicate its readers drop. */
+int jk_projector_notice(jk_producer_t *p, const char *outcomes_topic, const char *type,
+                        const char *event_id, const char *source, long long seq, const char *code,
+                        const char *resident_code, const char *reason, const char *detail,
+                        int64_t broker_ms, jk_err_t *err)
+{
+    char seed[80], h[65], id[33], t[JK_TIME_LEN];
+    snprintf(seed, sizeof seed, "outcome:%s", event_id);
+    jk_sha256_hex(seed, strlen(seed), h);
+    memcpy(id, h, 32);
+    id[32] = '\0';
+    jk_time_format(broker_ms, t);
+    const char *municipality = strncmp(source, "cs:", 3) == 0 ? source + 3 : "";
+    json_t *data =
+        json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s, s:s}", "event_id", event_id, "source",
+                  source, "seq", (json_int_t)seq, "resident_code", resident_code, "reason", reason,
+                  "code", code, "detail", detail, "broker_time", t);
+    if (!data) return jk_err_set(err, "out of memory");
+    return jk_producer_append_id(p, id, outcomes_topic, municipality, type, resident_code, data,
+                                 err);
+}
+
 static int notice(struct projector *pj, const jk_record_t *r, const char *type, const char *code,
                   const char *resident_code, const char *reason, const char *detail, jk_err_t *err)
 {
     if (!pj->notices || !r->ev) return 0;
-    char seed[80], h[65], id[33], t[JK_TIME_LEN];
-    snprintf(seed, sizeof seed, "outcome:%s", r->ev->id);
-    jk_sha256_hex(seed, strlen(seed), h);
-    memcpy(id, h, 32);
-    id[32] = '\0';
-    jk_time_format(r->broker_ms, t);
-    const char *municipality = strncmp(r->ev->source, "cs:", 3) == 0 ? r->ev->source + 3 : "";
-    json_t *data =
-        json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s, s:s}", "event_id", r->ev->id, "source",
-                  r->ev->source, "seq", (json_int_t)r->ev->seq, "resident_code", resident_code,
-                  "reason", reason, "code", code, "detail", detail, "broker_time", t);
-    if (!data) return jk_err_set(err, "out of memory");
-    return jk_producer_append_id(pj->notices, id, pj->outcomes_topic, municipality, type,
-                                 resident_code, data, err);
+    return jk_projector_notice(pj->notices, pj->outcomes_topic, type, r->ev->id, r->ev->source,
+                               r->ev->seq, code, resident_code, reason, detail, r->broker_ms, err);
 }
 
 /* The record's fields, as the identity and history tables both hold them. */
@@ -278,7 +301,7 @@ static void identity_row(void *ctx, const char *key, void *value)
 static const char *final_code(const struct projector *pj, const char *code, size_t from)
 {
     for (size_t i = from; i < pj->nrenames; i++)
-        if (strcmp(pj->renames[i][0], code) == 0) code = pj->renames[i][1];
+        if (strcmp(pj->renames[i].code[0], code) == 0) code = pj->renames[i].code[1];
     return code;
 }
 
@@ -355,9 +378,11 @@ static int apply_one(struct projector *pj, const jk_record_t *r, jk_err_t *err)
                     pj->renames = nr, pj->cap_renames = cap;
             }
             if (rc == 0) {
-                memcpy(pj->renames[pj->nrenames][0], ch.resident_code, 12);
-                memcpy(pj->renames[pj->nrenames][1], ch.new_resident_code, 12);
-                pj->nrenames++;
+                struct rename *rn = &pj->renames[pj->nrenames++];
+                memcpy(rn->code[0], ch.resident_code, 12);
+                memcpy(rn->code[1], ch.new_resident_code, 12);
+                snprintf(rn->event_id, sizeof rn->event_id, "%s", ev->id);
+                rn->log_ms = r->log_ms;
             }
         }
         jk_person_free(&dst->p);
@@ -395,11 +420,12 @@ static int write_batch(struct projector *pj, jk_err_t *err)
 {
     char sql[1024];
     if (jk_pg_exec(pj->db, "BEGIN", err)) return -1;
+    if (pj->group && pgroup_begin(pj->group, pj->cons, err)) goto fail;
     snprintf(sql, sizeof sql, "COPY %s.events FROM STDIN", pj->schema);
     if (jk_pg_copy(pj->db, sql, &pj->events, err)) goto fail;
     for (size_t i = 0; i < pj->nrenames; i++) {
         /* The person's earlier versions follow them to the new code; the old one is an alias. */
-        const char *params[2] = {pj->renames[i][0], pj->renames[i][1]};
+        const char *params[2] = {pj->renames[i].code[0], pj->renames[i].code[1]};
         snprintf(sql, sizeof sql,
                  "WITH h AS (UPDATE %1$s.history SET resident_code = $2 WHERE resident_code = $1) "
                  "DELETE FROM %1$s.identity WHERE resident_code = $1",
@@ -419,11 +445,12 @@ static int write_batch(struct projector *pj, jk_err_t *err)
     if (pj->nrenames) {
         jk_copy_t al = {0};
         for (size_t i = 0; i < pj->nrenames; i++) {
-            jk_copy_text(&al, pj->renames[i][0]);
-            jk_copy_text(&al, pj->renames[i][1]);
-            struct slot *s = jk_strmap_get(pj->slots, final_code(pj, pj->renames[i][1], i + 1));
-            jk_copy_text(&al, s ? s->p.event_id : "");
-            jk_copy_time(&al, s ? s->p.broker_ms : 0);
+            /* The change that renamed, not the person's last change in the batch: the row must
+             * not depend on where batches end. */
+            jk_copy_text(&al, pj->renames[i].code[0]);
+            jk_copy_text(&al, pj->renames[i].code[1]);
+            jk_copy_text(&al, pj->renames[i].event_id);
+            jk_copy_time(&al, pj->renames[i].log_ms);
             jk_copy_end_row(&al);
         }
         snprintf(sql, sizeof sql, "COPY %s.aliases FROM STDIN", pj->schema);
@@ -451,7 +478,8 @@ static int write_batch(struct projector *pj, jk_err_t *err)
         "event_id = EXCLUDED.event_id, broker_time = EXCLUDED.broker_time",
         pj->schema);
     if (jk_pg_exec(pj->db, sql, err) ||
-        jk_position_store(pj->db, pj->schema, "projector", pj->cons, err))
+        (pj->group ? pgroup_store(pj->group, pj->cons, pj->next_n, err)
+                   : jk_position_store(pj->db, pj->schema, "projector", pj->cons, err)))
         goto fail;
     /* The notices are durable in the spool before the batch commits: a crash after the commit
      * sends them on restart, a crash before it redoes the batch and respools them (same ids). */
@@ -461,6 +489,12 @@ static int write_batch(struct projector *pj, jk_err_t *err)
 fail:
     jk_pg_exec(pj->db, "ROLLBACK", NULL);
     return -1;
+}
+
+/* Whether this projector applies the record: a group member only its share. */
+static int applies(const struct projector *pj, const jk_record_t *r)
+{
+    return !pj->group || pgroup_applies(pj->group, r);
 }
 
 static int run_batch(struct projector *pj, jk_batch_t *b, jk_err_t *err)
@@ -477,7 +511,7 @@ static int run_batch(struct projector *pj, jk_batch_t *b, jk_err_t *err)
     size_t nids = 0, ncodes = 0;
     for (size_t i = 0; i < b->n; i++) {
         const jk_envelope_t *ev = b->recs[i].ev;
-        if (!ev) continue;
+        if (!ev || !applies(pj, &b->recs[i])) continue;
         ids[nids++] = ev->id;
         json_t *rc = json_object_get(ev->data, "resident_code");
         json_t *nc = json_object_get(ev->data, "new_resident_code");
@@ -492,8 +526,14 @@ static int run_batch(struct projector *pj, jk_batch_t *b, jk_err_t *err)
     free(codes);
     for (size_t i = 0; rc == 0 && i < b->n; i++) {
         const jk_record_t *r = &b->recs[i];
+        if (!applies(pj, r)) { /* another member's (or applied before): its number all the same */
+            pj->next_n++;
+            continue;
+        }
         if (r->ev && jk_strmap_get(seen, r->ev->id)) {
             pj->duplicates++;
+            /* The other members cannot know: in a group it keeps its number. */
+            if (pj->group) pj->next_n++;
             continue;
         }
         rc = apply_one(pj, r, err);
@@ -525,8 +565,55 @@ static int load_next_n(struct projector *pj, jk_err_t *err)
     return ok ? 0 : -1;
 }
 
+/* A single projector cannot go on from where a group left off (its stored offsets are no
+ * position in the order): it refuses, with what to do instead. */
+static int group_ran(struct projector *pj, jk_err_t *err)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT EXISTS (SELECT 1 FROM %s.projector_cuts)", pj->schema);
+    PGresult *r = PQexec(pj->db, sql);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    int ran = ok && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    if (!ok) jk_err_set(err, "reading the group's positions: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    if (ran)
+        jk_err_set(err, "the identity file was last written by a group of projectors; run "
+                        "`jukilog projector --group` (a group of one will do) or --rebuild");
+    return ok && !ran ? 0 : -1;
+}
+
+/* --group: one member's loop (projector_group.h). */
+static int run_group(struct projector *pj, int until, size_t batch, jk_batch_t *b, jk_err_t *err)
+{
+    int64_t started = jk_now_ms(), last_report = started;
+    while (!stop_requested) {
+        /* Without partitions the member only waits for some (and for the others to finish). */
+        if (pgroup_sync(pj->group, &pj->cons, &pj->next_n, pj->cons ? 0 : 200, err)) return -1;
+        if (pj->cons) {
+            if (jk_consumer_poll(pj->cons, b, batch, 200, err)) return -1;
+            if ((b->n > 0 || b->duplicates > 0) && run_batch(pj, b, err)) {
+                if (!pgroup_fenced(pj->group)) return -1;
+                fprintf(stderr, "projector: %s\n", err->msg);
+                continue;
+            }
+            if (pgroup_idle(pj->group, pj->cons, err)) return -1;
+        }
+        int done = pgroup_notify(pj->group, err) ? -1 : until ? pgroup_done(pj->group, err) : 0;
+        if (done) return done < 0 ? -1 : 0;
+        int64_t now = jk_now_ms();
+        if (now - last_report >= 5000) {
+            fprintf(stderr, "projector: %lld events, %.0f/s, %lld held for other members\n",
+                    pj->processed, pj->processed * 1000.0 / (double)(now - started),
+                    pgroup_holds(pj->group));
+            last_report = now;
+        }
+    }
+    return 0;
+}
+
 static const char usage_text[] =
-    "usage: jukilog projector [--until-caught-up] [--rebuild] [--batch N] [-X key=value]...\n"
+    "usage: jukilog projector [--until-caught-up] [--rebuild | --group] [--batch N]\n"
+    "                         [-X key=value]...\n"
     "\n"
     "Builds the prefecture's identity file in PostgreSQL (schema <ns>_<pref>: identity,\n"
     "history, events, aliases, and the views history_v and rejections) from the identity\n"
@@ -536,6 +623,15 @@ static const char usage_text[] =
     "  --until-caught-up  stop once the topic is read up to where it ended at the start\n"
     "  --rebuild          drop the identity tables and rebuild them from offset 0 (no\n"
     "                     notices are sent again)\n"
+    "  --group            one member of a group of projectors of the tenant, which share the\n"
+    "                     topic's partitions through Kafka's consumer-group protocol (group\n"
+    "                     <ns>.<pref>.projector): each member reads every partition in the\n"
+    "                     same order and applies its share; together they write the tables\n"
+    "                     a single projector writes. One member at a time sends the notices.\n"
+    "                     Once a group has run, run the projector with --group (a group of\n"
+    "                     one will do) or --rebuild. With --until-caught-up a member stops\n"
+    "                     once the group has applied the topic up to where it ended when the\n"
+    "                     member joined.\n"
     "  --batch N          events per batch (default 5000)\n"
     "Prints a summary line (JSON) at the end, and progress on stderr every 5 seconds.\n";
 
@@ -544,6 +640,7 @@ int cmd_projector(int argc, char **argv)
     static const struct option opts[] = {
         {"until-caught-up", no_argument, NULL, 'u'},
         {"rebuild", no_argument, NULL, 'r'},
+        {"group", no_argument, NULL, 'g'},
         {"batch", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -553,15 +650,17 @@ int cmd_projector(int argc, char **argv)
     memset(&pj, 0, sizeof pj);
     jk_err_t err;
     if (jk_config_load(&pj.cfg, &err)) return jk_cli_fail(cmd, &err);
-    int until = 0, rebuild = 0, c, rc = JK_EXIT_ERROR;
+    int until = 0, rebuild = 0, group = 0, c, rc = JK_EXIT_ERROR;
     long batch = 5000;
     jk_batch_t b = {0};
     optind = 1;
-    while ((c = getopt_long(argc, argv, "X:urb:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "X:urgb:h", opts, NULL)) != -1) {
         if (c == 'u')
             until = 1;
         else if (c == 'r')
             rebuild = 1;
+        else if (c == 'g')
+            group = 1;
         else if (c == 'b') {
             batch = atol(optarg);
             if (batch < 1 || batch > 1000000) {
@@ -573,16 +672,25 @@ int cmd_projector(int argc, char **argv)
         }
     }
     if ((rc = jk_cli_no_operands(cmd, argc, argv)) != JK_CLI_NEXT) goto out;
+    if (group && rebuild) {
+        rc = jk_cli_usage(cmd, "--group and --rebuild exclude each other (a rebuild is one "
+                               "projector's)");
+        goto out;
+    }
     jk_config_schema(&pj.cfg, pj.schema, sizeof pj.schema);
     jk_config_topic(&pj.cfg, "identity", pj.topic, sizeof pj.topic);
     jk_config_topic(&pj.cfg, "outcomes", pj.outcomes_topic, sizeof pj.outcomes_topic);
     pj.slots = jk_strmap_new();
     pj.db = jk_pg_connect(&pj.cfg, &err);
     if (!pj.slots || !pj.db) goto fail;
-    if ((rebuild && jk_pg_script(pj.db, jk_sql_identity_drop, pj.schema, &err)) ||
-        jk_pg_script(pj.db, jk_sql_identity, pj.schema, &err))
+    if (pgroup_schema_lock(pj.db, pj.schema, 1, &err) ||
+        (rebuild && jk_pg_script(pj.db, jk_sql_identity_drop, pj.schema, &err)) ||
+        jk_pg_script(pj.db, jk_sql_identity, pj.schema, &err) ||
+        jk_pg_script(pj.db, jk_sql_projector_group, pj.schema, &err) ||
+        pgroup_schema_lock(pj.db, pj.schema, 0, &err))
         goto fail;
-    if (!rebuild) {
+    if (!rebuild && !group && group_ran(&pj, &err)) goto fail;
+    if (!rebuild && !group) {
         char source[64];
         snprintf(source, sizeof source, "projector:%s", pj.cfg.prefecture);
         pj.key = jk_cli_source_key(&pj.cfg, source, &err);
@@ -590,6 +698,15 @@ int cmd_projector(int argc, char **argv)
         if (!pj.notices) goto fail;
         /* Notices a crash left in the spool go out first. */
         if (jk_producer_flush(pj.notices, &err)) goto fail;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    int64_t started = jk_now_ms(), last_report = started;
+    if (group) {
+        if (!(pj.group = pgroup_open(&pj.cfg, pj.db, pj.schema, pj.topic, &err)) ||
+            run_group(&pj, until, (size_t)batch, &b, &err))
+            goto fail;
+        goto summary;
     }
     pj.cons = jk_consumer_open(&pj.cfg, &err);
     if (!pj.cons) goto fail;
@@ -599,10 +716,6 @@ int cmd_projector(int argc, char **argv)
     if (load_next_n(&pj, &err) ||
         jk_position_restore(pj.db, pj.schema, "projector", pj.cons, pj.topic, &err))
         goto fail;
-
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    int64_t started = jk_now_ms(), last_report = started;
     while (!stop_requested && !(until && jk_consumer_caught_up(pj.cons))) {
         if (jk_consumer_poll(pj.cons, &b, (size_t)batch, 500, &err)) goto fail;
         if (b.n == 0 && b.duplicates == 0) continue;
@@ -614,13 +727,16 @@ int cmd_projector(int argc, char **argv)
             last_report = now;
         }
     }
+summary:;
     double secs = (double)(jk_now_ms() - started) / 1000.0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"events\":%lld,\"applied\":%lld,\"superseded\":%lld,\"rejected\":%lld,"
-           "\"duplicates\":%lld,\"seconds\":%.3f,\"per_s\":%.0f,\"max_rss_kb\":%ld}\n",
+           "\"duplicates\":%lld,\"seconds\":%.3f,\"per_s\":%.0f,\"max_rss_kb\":%ld",
            pj.processed, pj.applied, pj.superseded, pj.rejected, pj.duplicates, secs,
            secs > 0 ? pj.processed / secs : 0.0, ru.ru_maxrss);
+    if (pj.group) printf(",\"holds\":%lld", pgroup_holds(pj.group));
+    printf("}\n");
     rc = JK_EXIT_OK;
     goto out;
 fail:
@@ -628,6 +744,7 @@ fail:
 out:
     jk_batch_free(&b);
     jk_consumer_close(pj.cons);
+    pgroup_close(pj.group);
     jk_producer_close(pj.notices);
     EVP_PKEY_free(pj.key);
     if (pj.slots) {

@@ -260,6 +260,16 @@ void jk_chain_foreach(const jk_chain_t *ch, jk_chain_fn fn, void *ctx)
     free(c.v);
 }
 
+void jk_chain_foreach_waiting(const jk_chain_t *ch, const char *source, jk_chain_wait_fn fn,
+                              void *ctx)
+{
+    const chain_src_t *s = src_find(ch, source);
+    for (size_t i = 0; s && i < s->n; i++) {
+        const chain_wait_t *w = &s->w[s->off + i];
+        fn(ctx, w->seq, w->prev, w->hash);
+    }
+}
+
 int jk_chain_restore(jk_chain_t *ch, const char *source, int64_t linked, const char *head)
 {
     if (linked < 0 || strnlen(head, 65) != 64 || (linked == 0 && strcmp(head, JK_ZERO_HASH) != 0))

@@ -41,7 +41,8 @@ struct part {
     int at_eof;      /* read up to the partition's end, nothing buffered since */
     jk_record_t rec; /* the head message, checked (when `checked`) */
     int checked;
-    int verified; /* rec's signature has been checked (not only its form and hash) */
+    int verified;  /* rec's signature has been checked (not only its form and hash) */
+    int64_t limit; /* jk_consumer_limit: the merge takes nothing from here on (-1: no limit) */
 };
 
 struct jk_consumer {
@@ -72,6 +73,8 @@ struct jk_consumer {
     int (*wanted)(const jk_envelope_t *ev, void *ctx); /* jk_consumer_only */
     void *wanted_ctx;
     void *on_admin_ctx;
+    jk_hold_fn hold; /* jk_consumer_hold */
+    void *hold_ctx;
 };
 
 static const char *const consumer_defaults[] = {
@@ -473,6 +476,7 @@ int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offse
         p->partition = i;
         p->end = hi;
         p->next = start == JK_OFFSET_BEGINNING ? lo : start;
+        p->limit = -1;
         /* Each partition its own queue, taken off the consumer queue before any fetch starts. */
         p->q = rd_kafka_queue_get_partition(c->rk, topic, i);
         if (!p->q) {
@@ -592,6 +596,15 @@ static int fill(struct part *p, int timeout_ms, jk_err_t *err)
     return rc;
 }
 
+/* The partition has been read up to its limit (jk_consumer_limit): what follows is not taken yet,
+ * and the merge goes on without waiting for it, as it does past a partition's end. */
+static int at_limit(const struct part *p)
+{
+    if (p->limit < 0) return 0;
+    if (p->head < p->len) return p->buf[p->head]->offset >= p->limit;
+    return p->next >= p->limit;
+}
+
 /* Orders partition heads: broker time, then assignment order (offsets within one partition are
  * already in order). */
 static int head_before(const struct part *a, size_t ia, const struct part *b, size_t ib)
@@ -651,12 +664,18 @@ static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
     int64_t deadline = jk_now_ms() + timeout_ms;
     while (b->n < max) {
         struct part *blocked = NULL, *ready = NULL, *any = NULL;
-        size_t ready_i = 0, any_i = 0;
+        size_t ready_i = 0, any_i = 0, limited = 0;
         for (size_t i = 0; i < c->nparts; i++) {
             struct part *p = c->parts[i];
             if (!p->checked && fill(p, 0, err)) return -1;
+            if (at_limit(p)) {
+                limited++;
+                continue;
+            }
+            /* Below its limit a partition is waited for even at its end: the limit says that
+             * there is more to read. */
             if (p->head == p->len) {
-                if (!at_end(c, p)) blocked = p;
+                if (p->limit >= 0 || !at_end(c, p)) blocked = p;
                 continue;
             }
             if (!p->checked) {
@@ -683,7 +702,13 @@ static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
             continue;
         }
         struct part *take = blocked ? NULL : ready ? ready : any;
+        /* The caller may keep the next record for a later poll: the batch ends before it. */
+        if (take && c->hold && take->rec.status != JK_REC_SKIPPED &&
+            c->hold(c, &take->rec, c->hold_ctx))
+            break;
         if (!take) {
+            /* Every partition read up to its limit: nothing can come until the limits move. */
+            if (limited == c->nparts && c->nparts > 0) break;
             int64_t left = deadline - jk_now_ms();
             if (b->n > 0 || left <= 0 || c->nparts == 0) break;
             int wait = left < 100 ? (int)left : 100;
@@ -881,6 +906,33 @@ void jk_consumer_only(jk_consumer_t *c, int (*wanted)(const jk_envelope_t *ev, v
 {
     c->wanted = wanted;
     c->wanted_ctx = ctx;
+}
+
+void jk_consumer_hold(jk_consumer_t *c, jk_hold_fn fn, void *ctx)
+{
+    c->hold = fn;
+    c->hold_ctx = ctx;
+}
+
+int jk_consumer_limit(jk_consumer_t *c, const int64_t *limits, size_t n, jk_err_t *err)
+{
+    if (n != c->nparts)
+        return jk_err_set(err, "%zu limits given for %zu assigned partitions", n, c->nparts);
+    for (size_t i = 0; i < n; i++)
+        c->parts[i]->limit = limits ? limits[i] : -1;
+    return 0;
+}
+
+int jk_consumer_at_limits(const jk_consumer_t *c)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        if (!at_limit(c->parts[i])) return 0;
+    return 1;
+}
+
+int64_t jk_consumer_clock(const jk_consumer_t *c)
+{
+    return c->clock_ms;
 }
 
 void jk_consumer_verify_heads(jk_consumer_t *c, int on)

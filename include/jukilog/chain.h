@@ -45,6 +45,13 @@ typedef struct jk_chain_summary {
 typedef void (*jk_chain_fn)(void *ctx, const jk_chain_summary_t *s);
 void jk_chain_foreach(const jk_chain_t *ch, jk_chain_fn fn, void *ctx);
 
+/* Calls fn for each event of source held for a missing predecessor, in seq order (so that a
+ * position can be stored whole, and restored by jk_chain_restore and then jk_chain_observe of
+ * each). */
+typedef void (*jk_chain_wait_fn)(void *ctx, int64_t seq, const char *prev, const char *hash);
+void jk_chain_foreach_waiting(const jk_chain_t *ch, const char *source, jk_chain_wait_fn fn,
+                              void *ctx);
+
 /* Sets where a source's chain stands (for a consumer that stored it with its offsets):
  * seqs up to `linked` are taken as linked, with head as the last hash. */
 int jk_chain_restore(jk_chain_t *ch, const char *source, int64_t linked, const char *head);

@@ -118,6 +118,23 @@ void jk_consumer_only(jk_consumer_t *c, int (*wanted)(const jk_envelope_t *ev, v
 
 /* Sets the log clock (for a consumer resuming where a stored position left off). */
 void jk_consumer_set_clock(jk_consumer_t *c, int64_t log_ms);
+/* The log clock: the largest broker time taken so far. */
+int64_t jk_consumer_clock(const jk_consumer_t *c);
+
+/* Ends the merge at limits[i] in assigned partition i (assignment order; n must be the number
+ * of partitions assigned; limits NULL or -1 means no limit). The merge then treats a partition
+ * read up to its limit as it treats one read to its end, and waits for one that is not, even at
+ * its end. So several consumers given the same limits (offsets that exist) take exactly the same
+ * records in exactly the same order, however the broker's appends and deliveries interleave. */
+int jk_consumer_limit(jk_consumer_t *c, const int64_t *limits, size_t n, jk_err_t *err);
+/* True when every assigned partition has been read up to its limit. */
+int jk_consumer_at_limits(const jk_consumer_t *c);
+
+/* Asks fn about each record just before the merge takes it (after the order is decided, before
+ * the chain follows it); when fn returns nonzero the batch ends there, and the record stays
+ * first in line for the next poll, which may end at once if fn holds it again. */
+typedef int (*jk_hold_fn)(jk_consumer_t *c, const jk_record_t *r, void *ctx);
+void jk_consumer_hold(jk_consumer_t *c, jk_hold_fn fn, void *ctx);
 
 /* The number of partitions of topic (full name), or -1. */
 int jk_consumer_partitions(jk_consumer_t *c, const char *topic, jk_err_t *err);

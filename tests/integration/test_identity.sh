@@ -161,6 +161,11 @@ assert_status 0 jk projector --rebuild --until-caught-up
 dump_tables >"$T/rebuilt.dump"
 cmp "$T/live.dump" "$T/rebuilt.dump" || fail "rebuilt tables differ from the live ones"
 assert_eq "$(wc -l <"$T/live.dump")" 55 "rows dumped (6 + 18 + 30 + 1)"
+# Batches of one event end between the resident_code_change and the removal that follows it.
+assert_status 0 jk projector --rebuild --until-caught-up --batch 1
+dump_tables >"$T/rebuilt1.dump"
+cmp "$T/live.dump" "$T/rebuilt1.dump" || fail "tables rebuilt in batches of one differ: $(diff "$T/live.dump" "$T/rebuilt1.dump")"
+assert_eq "$(psql_q "SELECT a.event_id = e.event_id FROM $S.aliases a JOIN $S.events e ON e.reason = 'resident_code_change'")" "t" "the alias names the renaming event"
 
 step "relay: every accepted change once"
 assert_status 0 jk relay --until-caught-up

@@ -285,6 +285,61 @@ static void test_restore(void **state)
     jk_chain_free(ch);
 }
 
+struct waits {
+    size_t n;
+    int64_t seq[8];
+    char prev[8][65], hash[8][65];
+};
+
+static void keep_wait(void *ctx, int64_t seq, const char *prev, const char *hash)
+{
+    struct waits *w = ctx;
+    assert_true(w->n < 8);
+    w->seq[w->n] = seq;
+    snprintf(w->prev[w->n], 65, "%s", prev);
+    snprintf(w->hash[w->n], 65, "%s", hash);
+    w->n++;
+}
+
+/* A position stored whole, waiting events included, and restored into a new tracker behaves as
+ * the one it was taken from (a group of projectors restarts at a position another member
+ * stored). */
+static void test_waiting_stored_and_restored(void **state)
+{
+    (void)state;
+    jk_chain_t *ch = jk_chain_new();
+    for (int64_t s = 1; s <= 3; s++)
+        see(ch, "cs:1", 1, s);
+    assert_int_equal(see(ch, "cs:1", 1, 7), JK_CHAIN_WAITING);
+    assert_int_equal(see(ch, "cs:1", 1, 5), JK_CHAIN_WAITING);
+    struct waits w = {0};
+    jk_chain_foreach_waiting(ch, "cs:1", keep_wait, &w);
+    assert_int_equal(w.n, 2);
+    assert_int_equal(w.seq[0], 5); /* in seq order */
+    assert_int_equal(w.seq[1], 7);
+    assert_string_equal(w.prev[1], h(1, 6, 0));
+    assert_string_equal(w.hash[1], h(1, 7, 0));
+    struct waits none = {0};
+    jk_chain_foreach_waiting(ch, "cs:9", keep_wait, &none);
+    assert_int_equal(none.n, 0);
+
+    jk_chain_t *back = jk_chain_new();
+    assert_int_equal(jk_chain_restore(back, "cs:1", 3, h(1, 3, 0)), 0);
+    for (size_t i = 0; i < w.n; i++)
+        assert_int_equal(jk_chain_observe(back, "cs:1", w.seq[i], w.prev[i], w.hash[i]),
+                         JK_CHAIN_WAITING);
+    expect(back, 3, h(1, 3, 0), 2, 5, 0, 0);
+    /* The missing ones arrive: both trackers link through to 7 alike. */
+    jk_chain_t *both[2] = {ch, back};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(see(both[i], "cs:1", 1, 4), JK_CHAIN_LINKED);
+        assert_int_equal(see(both[i], "cs:1", 1, 6), JK_CHAIN_LINKED);
+        assert_int_equal(jk_chain_linked(both[i], "cs:1"), 7);
+    }
+    jk_chain_free(ch);
+    jk_chain_free(back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_sources_sorted),
         cmocka_unit_test(test_many_sources),
         cmocka_unit_test(test_restore),
+        cmocka_unit_test(test_waiting_stored_and_restored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
