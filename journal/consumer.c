@@ -412,8 +412,9 @@ static void check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_reco
     r->broker_ms = message_ms(m);
 
     jk_err_t why;
-    r->ev = jk_envelope_parse(m->payload ? m->payload : "", m->len, &why);
-    if (!r->ev || jk_envelope_hash(r->ev, r->hash, &why)) {
+    const char *payload = m->payload ? m->payload : "";
+    r->ev = jk_envelope_parse(payload, m->len, &why);
+    if (!r->ev || jk_envelope_hash_wire(r->ev, payload, m->len, r->hash, &why)) {
         r->status = JK_REC_INVALID;
         snprintf(r->error, sizeof r->error, "%s", why.msg);
         return;

@@ -416,6 +416,174 @@ int jk_envelope_hash(const jk_envelope_t *ev, char out[65], jk_err_t *err)
     return 0;
 }
 
+/* --- the canonical form read off the wire -------------------------------------------------
+ *
+ * Every jukilog producer writes jk_envelope_serialize's bytes: the canonical form with "sig" in
+ * its sorted place. For those, the canonical form is the message with the sig member cut out,
+ * and dumping the parsed event again (a tree of allocations, a sort per object) only rewrites
+ * the bytes it was read from. The recogniser below accepts a message only when it is exactly
+ * what json_dumps(JSON_SORT_KEYS | JSON_COMPACT) writes for the value it holds, so that its
+ * answer is the dump's answer; anything else (white space, another key order, an escape,
+ * "-0", deep nesting) is left to the dump. It runs on messages jansson has already parsed,
+ * so the bytes are valid JSON with valid UTF-8 strings, and it only has to check the form:
+ *   - no white space;
+ *   - strings without a backslash (jansson writes '"', '\\' and control characters escaped,
+ *     and anything else as it is; a string that needs no escape is written byte for byte);
+ *   - object keys in strictly increasing order of their bytes (jansson's compare_keys: memcmp,
+ *     then the shorter first);
+ *   - integers as "%lld" writes them: no leading zero, no "-0" (reals refuse the event anyway);
+ *   - true, false, null; objects and arrays compact, "{}" and "[]" when empty. */
+
+#define WIRE_DEPTH 32 /* deeper than any event; deeper messages are left to the dump */
+
+struct wire {
+    const char *s;
+    size_t n, i;
+};
+
+static int wire_value(struct wire *w, int depth);
+
+/* A string token with no escape; its bytes (without quotes) in *str, *len. */
+static int wire_string(struct wire *w, const char **str, size_t *len)
+{
+    if (w->i >= w->n || w->s[w->i] != '"') return 0;
+    size_t start = ++w->i;
+    while (w->i < w->n && w->s[w->i] != '"') {
+        if (w->s[w->i] == '\\' || (unsigned char)w->s[w->i] < 0x20) return 0;
+        w->i++;
+    }
+    if (w->i >= w->n) return 0;
+    *str = w->s + start;
+    *len = w->i - start;
+    w->i++;
+    return 1;
+}
+
+static int wire_literal(struct wire *w, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (w->n - w->i < n || memcmp(w->s + w->i, lit, n) != 0) return 0;
+    w->i += n;
+    return 1;
+}
+
+static int wire_integer(struct wire *w)
+{
+    size_t start = w->i;
+    if (w->i < w->n && w->s[w->i] == '-') w->i++;
+    size_t digits = w->i;
+    while (w->i < w->n && w->s[w->i] >= '0' && w->s[w->i] <= '9')
+        w->i++;
+    size_t nd = w->i - digits;
+    if (nd == 0 || (nd > 1 && w->s[digits] == '0')) return 0;
+    if (nd == 1 && w->s[digits] == '0' && digits != start) return 0; /* "-0" is written "0" */
+    /* What follows must end the value: a '.', 'e' or 'E' would make it a real. */
+    return w->i == w->n || w->s[w->i] == ',' || w->s[w->i] == '}' || w->s[w->i] == ']';
+}
+
+/* Keys strictly increasing as jansson sorts them. */
+static int key_after(const char *prev, size_t plen, const char *key, size_t klen)
+{
+    int c = memcmp(prev, key, plen < klen ? plen : klen);
+    return c < 0 || (c == 0 && plen < klen);
+}
+
+/* An object; when sig_from is not NULL (the top level), the span of the member "sig" with the
+ * comma that joins it to its neighbours, in [*sig_from, *sig_to). */
+static int wire_object(struct wire *w, int depth, size_t *sig_from, size_t *sig_to)
+{
+    w->i++; /* '{' */
+    if (w->i < w->n && w->s[w->i] == '}') {
+        w->i++;
+        return 1;
+    }
+    const char *prev = NULL;
+    size_t plen = 0;
+    for (int first = 1;; first = 0) {
+        size_t member = w->i;
+        const char *key;
+        size_t klen;
+        if (!wire_string(w, &key, &klen) || (prev && !key_after(prev, plen, key, klen)) ||
+            w->i >= w->n || w->s[w->i++] != ':' || !wire_value(w, depth + 1))
+            return 0;
+        int sig = sig_from && klen == 3 && memcmp(key, "sig", 3) == 0;
+        if (sig) {
+            /* ",\"sig\":..." after another member; "\"sig\":...," when it is the first. */
+            *sig_from = first ? member : member - 1;
+            *sig_to = w->i;
+        }
+        prev = key;
+        plen = klen;
+        if (w->i >= w->n) return 0;
+        char c = w->s[w->i++];
+        if (sig && first && c == ',') *sig_to = w->i;
+        if (c == '}') return 1;
+        if (c != ',') return 0;
+    }
+}
+
+static int wire_array(struct wire *w, int depth)
+{
+    w->i++; /* '[' */
+    if (w->i < w->n && w->s[w->i] == ']') {
+        w->i++;
+        return 1;
+    }
+    for (;;) {
+        if (!wire_value(w, depth + 1) || w->i >= w->n) return 0;
+        char c = w->s[w->i++];
+        if (c == ']') return 1;
+        if (c != ',') return 0;
+    }
+}
+
+static int wire_value(struct wire *w, int depth)
+{
+    if (depth > WIRE_DEPTH || w->i >= w->n) return 0;
+    const char *str;
+    size_t len;
+    switch (w->s[w->i]) {
+    case '{':
+        return wire_object(w, depth, NULL, NULL);
+    case '[':
+        return wire_array(w, depth);
+    case '"':
+        return wire_string(w, &str, &len);
+    case 't':
+        return wire_literal(w, "true");
+    case 'f':
+        return wire_literal(w, "false");
+    case 'n':
+        return wire_literal(w, "null");
+    default:
+        return wire_integer(w);
+    }
+}
+
+int jk_envelope_hash_wire(const jk_envelope_t *ev, const char *buf, size_t len, char out[65],
+                          jk_err_t *err)
+{
+    struct wire w = {buf, len, 0};
+    size_t from = 0, to = 0;
+    int canonical = len > 0 && buf[0] == '{' && wire_object(&w, 0, &from, &to) && w.i == len &&
+                    to > from && to <= len;
+    if (!canonical) return jk_envelope_hash(ev, out, err);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, buf, from) == 1 &&
+             EVP_DigestUpdate(ctx, buf + to, len - to) == 1 &&
+             EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == sizeof md;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        ERR_clear_error();
+        return jk_err_set(err, "SHA-256 failed");
+    }
+    jk_hex_encode(md, sizeof md, out);
+    return 0;
+}
+
 static int check_ed25519(EVP_PKEY *key, jk_err_t *err)
 {
     if (key == NULL || !EVP_PKEY_is_a(key, "ED25519")) return jk_err_set(err, "not an Ed25519 key");
