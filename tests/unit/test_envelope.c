@@ -559,12 +559,41 @@ static void test_tamper_every_byte(void **state)
 
 /* --- the hash read off the wire ------------------------------------------------------------ */
 
+/* jk_envelope_parse(buf) must give what jansson's parser gives for the same bytes: the same
+ * event, or a refusal. A leading space takes buf past the canonical reader to jansson. */
+static void assert_same_parse(const char *buf, size_t len)
+{
+    jk_err_t e1 = {""}, e2 = {""};
+    char *spaced = malloc(len + 2);
+    assert_non_null(spaced);
+    spaced[0] = ' ';
+    memcpy(spaced + 1, buf, len);
+    jk_envelope_t *a = jk_envelope_parse(buf, len, &e1);
+    jk_envelope_t *b = jk_envelope_parse(spaced, len + 1, &e2);
+    free(spaced);
+    if ((a == NULL) != (b == NULL))
+        fail_msg("read %s, jansson %s:\n%.*s", a ? "accepted" : e1.msg, b ? "accepted" : e2.msg,
+                 (int)len, buf);
+    if (a) {
+        char *wa = jk_envelope_serialize(a, &e1), *wb = jk_envelope_serialize(b, &e2);
+        assert_non_null(wa);
+        assert_non_null(wb);
+        assert_string_equal(wa, wb);
+        assert_true(json_equal(a->data, b->data));
+        free(wa);
+        free(wb);
+    }
+    jk_envelope_free(a);
+    jk_envelope_free(b);
+}
+
 /* jk_envelope_hash_wire(parse(buf), buf) must equal jk_envelope_hash(parse(buf)) for every buf
  * that parses, whether buf is canonical (hashed from its bytes) or not (dumped again). Returns
  * 1 when buf is the event exactly as jk_envelope_serialize writes it. */
 static int assert_wire_hash(const char *buf, size_t len)
 {
     jk_err_t err = {""};
+    assert_same_parse(buf, len);
     jk_envelope_t *ev = jk_envelope_parse(buf, len, &err);
     if (ev == NULL) return 0;
     char want[65], got[65];
@@ -632,7 +661,36 @@ static void test_hash_wire(void **state)
         {"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
          "}",
          1},
+        {"{\"s\":\"\xf0\xa0\xae\xb7\xef\xbf\xbf\xc2\x80\"}", 1}, /* 4-, 3- and 2-byte forms */
     };
+    /* Refused by jansson, and so by the reader: invalid UTF-8 (overlong, surrogate, beyond
+     * U+10FFFF, a lone continuation byte, cut short), integers out of range, reals, control
+     * characters, a key twice, a leading zero, a bad literal. */
+    static const char *const refused[] = {
+        "{\"s\":\"\xc0\x80\"}",
+        "{\"s\":\"\xe0\x80\x80\"}",
+        "{\"s\":\"\xed\xa0\x80\"}",
+        "{\"s\":\"\xf4\x90\x80\x80\"}",
+        "{\"s\":\"\x80\"}",
+        "{\"s\":\"\xe5\xb1\"}",
+        "{\"n\":9223372036854775808}",
+        "{\"n\":-9223372036854775809}",
+        "{\"n\":1.5}",
+        "{\"n\":1e5}",
+        "{\"s\":\"a\x01\"}",
+        "{\"a\":1,\"a\":1}",
+        "{\"a\":01}",
+        "{\"a\":tru}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char buf[1024];
+        int n = snprintf(buf, sizeof buf, "%s%s%s", WIRE_HEAD, refused[i], WIRE_TAIL);
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        jk_err_t e = {""};
+        jk_envelope_t *ev = jk_envelope_parse(buf, (size_t)n, &e);
+        if (ev) fail_msg("accepted: %s", buf);
+        assert_same_parse(buf, (size_t)n);
+    }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char buf[1024];
         int n = snprintf(buf, sizeof buf, "%s%s%s", WIRE_HEAD, cases[i].data, WIRE_TAIL);
@@ -645,8 +703,9 @@ static void test_hash_wire(void **state)
     assert_false(assert_wire_hash(trailing, (size_t)n));
 }
 
-/* Every byte of two wire forms changed, deleted, or preceded by a space: whatever still parses
- * hashes the same both ways, canonical or not. */
+/* Every byte of two wire forms changed, deleted, or preceded by a space: the canonical reader
+ * and jansson read the same event or refuse it alike, and whatever parses hashes the same both
+ * ways, canonical or not. */
 static void wire_every_byte(const char *json)
 {
     jk_err_t err = {""};
@@ -673,6 +732,7 @@ static void wire_every_byte(const char *json)
                 buf[i] = ' ';
                 n = len + 1;
             }
+            assert_same_parse(buf, n);
             jk_envelope_t *t = jk_envelope_parse(buf, n, &err);
             if (t == NULL) continue;
             jk_envelope_free(t);
