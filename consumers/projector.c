@@ -31,6 +31,7 @@
 
 extern const char jk_sql_identity[];
 extern const char jk_sql_identity_drop[];
+extern const char jk_sql_identity_defer[];
 
 static volatile sig_atomic_t stop_requested;
 
@@ -74,6 +75,7 @@ struct projector {
     char (*renames)[2][12];
     size_t nrenames, cap_renames;
 
+    int deferred; /* a rebuild whose secondary indexes are built once it has caught up */
     long long processed, applied, superseded, rejected, duplicates;
     long long next_n; /* the events table's next processing number */
 };
@@ -481,6 +483,15 @@ fail:
     return -1;
 }
 
+/* A rebuild's secondary indexes (identity_defer.sql), built in one pass over the loaded tables:
+ * identity.sql creates whichever is missing. */
+static int build_indexes(struct projector *pj, jk_err_t *err)
+{
+    if (!pj->deferred) return 0;
+    pj->deferred = 0;
+    return jk_pg_script(pj->db, jk_sql_identity, pj->schema, err);
+}
+
 static int run_batch(struct projector *pj, jk_batch_t *b, jk_err_t *err)
 {
     pj->duplicates += (long long)b->duplicates;
@@ -520,6 +531,7 @@ static int run_batch(struct projector *pj, jk_batch_t *b, jk_err_t *err)
     if (rc == 0) rc = write_batch(pj, err);
     if (rc == 0 && pj->notices) rc = jk_producer_flush(pj->notices, err);
     reset_batch(pj);
+    if (rc == 0 && pj->deferred && jk_consumer_caught_up(pj->cons)) rc = build_indexes(pj, err);
     return rc;
 }
 
@@ -598,8 +610,12 @@ int cmd_projector(int argc, char **argv)
     pj.db = jk_pg_connect(&pj.cfg, &err);
     if (!pj.slots || !pj.db) goto fail;
     if ((rebuild && jk_pg_script(pj.db, jk_sql_identity_drop, pj.schema, &err)) ||
-        jk_pg_script(pj.db, jk_sql_identity, pj.schema, &err))
+        jk_pg_script(pj.db, jk_sql_identity, pj.schema, &err) ||
+        (rebuild && jk_pg_script(pj.db, jk_sql_identity_defer, pj.schema, &err)))
         goto fail;
+    /* Indexes that no read of the projector uses are built once after a rebuild's load, not
+     * row by row during it. */
+    pj.deferred = rebuild;
     if (!rebuild) {
         char source[64];
         snprintf(source, sizeof source, "projector:%s", pj.cfg.prefecture);
@@ -632,6 +648,7 @@ int cmd_projector(int argc, char **argv)
             last_report = now;
         }
     }
+    if (build_indexes(&pj, &err)) goto fail;
     double secs = (double)(jk_now_ms() - started) / 1000.0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
