@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "jukilog/chain.h"
 #include "jukilog/pg.h"
@@ -96,9 +97,9 @@ static int upsert(PGconn *db, const char *schema, const char *table, const char 
     return jk_pg_exec(db, sql, err);
 }
 
-int jk_position_store(PGconn *db, const char *schema, const char *consumer, jk_consumer_t *c,
-                      jk_err_t *err)
+void jk_position_take(jk_position_t *pos, const char *consumer, jk_consumer_t *c)
 {
+    jk_position_free(pos);
     struct rows rw = {.consumer = consumer};
     for (size_t i = 0; i < jk_consumer_nparts(c); i++) {
         const char *topic;
@@ -111,12 +112,35 @@ int jk_position_store(PGconn *db, const char *schema, const char *consumer, jk_c
         jk_copy_int(&rw.cp, next);
         jk_copy_end_row(&rw.cp);
     }
-    if (upsert(db, schema, "consumer_offsets", "consumer, topic, partition",
-               "next_offset = EXCLUDED.next_offset", &rw.cp, err))
-        return -1;
+    pos->offsets = rw.cp;
+    memset(&rw.cp, 0, sizeof rw.cp);
     jk_chain_foreach(jk_consumer_chain(c), chain_row, &rw);
-    return upsert(db, schema, "chain_heads", "consumer, source",
-                  "linked = EXCLUDED.linked, head = EXCLUDED.head", &rw.cp, err);
+    pos->heads = rw.cp;
+}
+
+int jk_position_write(PGconn *db, const char *schema, jk_position_t *pos, jk_err_t *err)
+{
+    int rc = upsert(db, schema, "consumer_offsets", "consumer, topic, partition",
+                    "next_offset = EXCLUDED.next_offset", &pos->offsets, err);
+    if (rc == 0)
+        rc = upsert(db, schema, "chain_heads", "consumer, source",
+                    "linked = EXCLUDED.linked, head = EXCLUDED.head", &pos->heads, err);
+    jk_position_free(pos);
+    return rc;
+}
+
+void jk_position_free(jk_position_t *pos)
+{
+    jk_copy_free(&pos->offsets);
+    jk_copy_free(&pos->heads);
+}
+
+int jk_position_store(PGconn *db, const char *schema, const char *consumer, jk_consumer_t *c,
+                      jk_err_t *err)
+{
+    jk_position_t pos = {0};
+    jk_position_take(&pos, consumer, c);
+    return jk_position_write(db, schema, &pos, err);
 }
 
 int jk_position_forget(PGconn *db, const char *schema, const char *consumer, jk_err_t *err)
