@@ -140,9 +140,32 @@ static int check_no_real(const json_t *j, char *path, size_t len, size_t cap, jk
     return 0;
 }
 
+/* Whether j holds a real anywhere: the walk above, without writing paths, which only a refusal
+ * needs. */
+static int has_real(const json_t *j)
+{
+    if (json_is_real(j)) return 1;
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_object(j)) {
+        json_object_foreach((json_t *)j, k, v)
+        {
+            if (has_real(v)) return 1;
+        }
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+        {
+            if (has_real(v)) return 1;
+        }
+    }
+    return 0;
+}
+
 static int check_data(const json_t *data, jk_err_t *err)
 {
     if (!json_is_object(data)) return jk_err_set(err, "field \"data\": must be an object");
+    if (!has_real(data)) return 0;
     char path[256] = "data";
     return check_no_real(data, path, strlen(path), sizeof path, err);
 }
