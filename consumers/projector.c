@@ -17,6 +17,7 @@
  * every partition in the same order, applies only its share, and sends no notices itself
  * (projector_group.c). */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 extern const char jk_sql_identity[];
 extern const char jk_sql_identity_drop[];
 extern const char jk_sql_projector_group[];
+extern const char jk_sql_identity_defer[];
 
 static volatile sig_atomic_t stop_requested;
 
@@ -49,6 +51,7 @@ static void on_signal(int sig)
 /* A person's state while a batch is applied. */
 struct slot {
     jk_person_t p;
+    int loaded;  /* the identity table had a row for this code when the batch began */
     int known;   /* the person exists (loaded or created in this batch) */
     int dirty;   /* changed in this batch: to be written */
     int deleted; /* renamed away in this batch */
@@ -81,10 +84,20 @@ struct projector {
     jk_strmap_t *slots; /* resident code -> struct slot*, for the batch */
     struct version *versions;
     size_t nversions, cap_versions;
-    jk_copy_t events, history, identity;
+    jk_copy_t events, history, identity, fresh;
     /* resident_code_change in this batch: old -> new, in order */
     struct rename *renames;
     size_t nrenames, cap_renames;
+
+    int deferred; /* a rebuild whose secondary indexes are built once it has caught up */
+
+    /* The batch being written while the next one is read (write_async). */
+    pthread_t writer;
+    int writing;       /* the writer thread runs: db and the batch's buffers are its own */
+    int write_rc;      /* its result, and write_err its error */
+    int index_after;   /* the batch is the one that catches a rebuild up */
+    jk_position_t pos; /* the consumer's position after the batch */
+    jk_err_t write_err;
 
     long long processed, applied, superseded, rejected, duplicates;
     long long next_n; /* the events table's next processing number */
@@ -154,6 +167,7 @@ static int load_states(struct projector *pj, const char *const *codes, size_t n,
         snprintf(p->event_id, sizeof p->event_id, "%s", PQgetvalue(r, i, 13));
         p->broker_ms = atoll(PQgetvalue(r, i, 14));
         s->known = 1;
+        s->loaded = 1;
         jk_strmap_put(pj->slots, p->resident_code, s);
     }
     PQclear(r);
@@ -280,6 +294,8 @@ static void history_row(struct projector *pj, const struct version *v, const cha
     jk_copy_end_row(cp);
 }
 
+/* A person's row: into the merge when the table had one for the code, straight into the table
+ * otherwise (the batch looked up every code it touches, and the projector is the only writer). */
 static void identity_row(void *ctx, const char *key, void *value)
 {
     (void)key;
@@ -287,7 +303,7 @@ static void identity_row(void *ctx, const char *key, void *value)
     struct slot *s = value;
     if (!s->dirty || s->deleted || !s->known) return;
     const jk_person_t *p = &s->p;
-    jk_copy_t *cp = &pj->identity;
+    jk_copy_t *cp = s->loaded ? &pj->identity : &pj->fresh;
     jk_copy_text(cp, p->resident_code);
     person_fields(cp, p);
     jk_copy_text(cp, p->previous_municipality);
@@ -415,6 +431,32 @@ static int apply_one(struct projector *pj, const jk_record_t *r, jk_err_t *err)
     return rc;
 }
 
+/* Writes the batch's persons that the table had rows for: COPY into a temporary table, one
+ * merge. */
+static int merge_identity(struct projector *pj, jk_err_t *err)
+{
+    char sql[1024];
+    snprintf(
+        sql, sizeof sql,
+        "CREATE TEMP TABLE IF NOT EXISTS identity_batch (LIKE %s.identity) ON COMMIT DELETE ROWS",
+        pj->schema);
+    if (jk_pg_exec(pj->db, sql, err) ||
+        jk_pg_copy(pj->db, "COPY identity_batch FROM STDIN", &pj->identity, err))
+        return -1;
+    snprintf(
+        sql, sizeof sql,
+        "INSERT INTO %s.identity SELECT * FROM identity_batch ON CONFLICT (resident_code) DO "
+        "UPDATE SET "
+        "my_number = EXCLUDED.my_number, name = EXCLUDED.name, name_kana = EXCLUDED.name_kana, "
+        "birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex, address = EXCLUDED.address, "
+        "municipality_code = EXCLUDED.municipality_code, status = EXCLUDED.status, "
+        "reason = EXCLUDED.reason, effective_date = EXCLUDED.effective_date, "
+        "previous_municipality = EXCLUDED.previous_municipality, version = EXCLUDED.version, "
+        "event_id = EXCLUDED.event_id, broker_time = EXCLUDED.broker_time",
+        pj->schema);
+    return jk_pg_exec(pj->db, sql, err);
+}
+
 /* Writes the batch in one transaction: events, renames, history, identity, offsets. */
 static int write_batch(struct projector *pj, jk_err_t *err)
 {
@@ -459,27 +501,16 @@ static int write_batch(struct projector *pj, jk_err_t *err)
         if (bad) goto fail;
     }
     jk_strmap_foreach(pj->slots, identity_row, pj);
-    snprintf(
-        sql, sizeof sql,
-        "CREATE TEMP TABLE IF NOT EXISTS identity_batch (LIKE %s.identity) ON COMMIT DELETE ROWS",
-        pj->schema);
-    if (jk_pg_exec(pj->db, sql, err) ||
-        jk_pg_copy(pj->db, "COPY identity_batch FROM STDIN", &pj->identity, err))
-        goto fail;
-    snprintf(
-        sql, sizeof sql,
-        "INSERT INTO %s.identity SELECT * FROM identity_batch ON CONFLICT (resident_code) DO "
-        "UPDATE SET "
-        "my_number = EXCLUDED.my_number, name = EXCLUDED.name, name_kana = EXCLUDED.name_kana, "
-        "birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex, address = EXCLUDED.address, "
-        "municipality_code = EXCLUDED.municipality_code, status = EXCLUDED.status, "
-        "reason = EXCLUDED.reason, effective_date = EXCLUDED.effective_date, "
-        "previous_municipality = EXCLUDED.previous_municipality, version = EXCLUDED.version, "
-        "event_id = EXCLUDED.event_id, broker_time = EXCLUDED.broker_time",
-        pj->schema);
-    if (jk_pg_exec(pj->db, sql, err) ||
-        (pj->group ? pgroup_store(pj->group, pj->cons, pj->next_n, err)
-                   : jk_position_store(pj->db, pj->schema, "projector", pj->cons, err)))
+    /* Persons new to the table need no merge: a COPY is several times faster than INSERT ... ON
+     * CONFLICT, and in a rebuild or an initial load nearly every person is new. Should the table
+     * have a row for one after all, the COPY fails on the primary key and the batch is not
+     * committed. */
+    size_t merging = pj->identity.rows;
+    snprintf(sql, sizeof sql, "COPY %s.identity FROM STDIN", pj->schema);
+    if (jk_pg_copy(pj->db, sql, &pj->fresh, err)) goto fail;
+    if (merging && merge_identity(pj, err)) goto fail;
+    if (pj->group ? pgroup_store(pj->group, pj->cons, pj->next_n, err)
+                  : jk_position_write(pj->db, pj->schema, &pj->pos, err))
         goto fail;
     /* The notices are durable in the spool before the batch commits: a crash after the commit
      * sends them on restart, a crash before it redoes the batch and respools them (same ids). */
@@ -497,8 +528,50 @@ static int applies(const struct projector *pj, const jk_record_t *r)
     return !pj->group || pgroup_applies(pj->group, r);
 }
 
+/* A rebuild's secondary indexes (identity_defer.sql), built in one pass over the loaded tables:
+ * identity.sql creates whichever is missing. */
+static int build_indexes(struct projector *pj, jk_err_t *err)
+{
+    if (!pj->deferred) return 0;
+    pj->deferred = 0;
+    return pgroup_schema_lock(pj->db, pj->schema, 1, err) ||
+                   jk_pg_script(pj->db, jk_sql_identity, pj->schema, err) ||
+                   pgroup_schema_lock(pj->db, pj->schema, 0, err)
+               ? -1
+               : 0;
+}
+
+/* The writer thread: the batch's transaction, its notices, and (when the batch catches a rebuild
+ * up) the deferred indexes. */
+static void *write_async(void *arg)
+{
+    struct projector *pj = arg;
+    int rc = write_batch(pj, &pj->write_err);
+    if (rc == 0 && pj->notices) rc = jk_producer_flush(pj->notices, &pj->write_err);
+    if (rc == 0 && pj->index_after) rc = build_indexes(pj, &pj->write_err);
+    reset_batch(pj);
+    pj->write_rc = rc;
+    return NULL;
+}
+
+/* Waits for the batch being written, if any; its error, if it failed, into err. */
+static int wait_written(struct projector *pj, jk_err_t *err)
+{
+    if (!pj->writing) return 0;
+    pthread_join(pj->writer, NULL);
+    pj->writing = 0;
+    if (pj->write_rc && err) *err = pj->write_err;
+    return pj->write_rc;
+}
+
+/* Reads, applies and writes one batch. The write runs in a thread of its own while the caller
+ * reads the next batch (half of a rebuild's time is PostgreSQL's, a third the reading of the
+ * log); everything the write needs was built here, the consumer's position included, so the
+ * reader does not touch it. The next call, or wait_written, waits for it: the batch's
+ * transaction, with the position, is still one, committed before the next batch is applied. */
 static int run_batch(struct projector *pj, jk_batch_t *b, jk_err_t *err)
 {
+    if (wait_written(pj, err)) return -1;
     pj->duplicates += (long long)b->duplicates;
     /* Ids processed before: a producer's resend that arrived after a restart. */
     const char **ids = malloc((b->n + 1) * sizeof *ids);
@@ -539,10 +612,26 @@ static int run_batch(struct projector *pj, jk_batch_t *b, jk_err_t *err)
         rc = apply_one(pj, r, err);
     }
     jk_strmap_free(seen);
-    if (rc == 0) rc = write_batch(pj, err);
-    if (rc == 0 && pj->notices) rc = jk_producer_flush(pj->notices, err);
-    reset_batch(pj);
-    return rc;
+    if (rc != 0) {
+        reset_batch(pj);
+        return rc;
+    }
+    if (pj->group) {
+        /* A member's fence and position come from its consumer and its group, which the next
+         * poll changes: its batch is written here, before the next is read. */
+        rc = write_batch(pj, err);
+        reset_batch(pj);
+        return rc;
+    }
+    jk_position_take(&pj->pos, "projector", pj->cons);
+    pj->index_after = pj->deferred && jk_consumer_caught_up(pj->cons);
+    if (pthread_create(&pj->writer, NULL, write_async, pj) != 0) {
+        write_async(pj);
+        if (pj->write_rc) *err = pj->write_err;
+        return pj->write_rc;
+    }
+    pj->writing = 1;
+    return 0;
 }
 
 /* The next processing number and the log clock where the stored position left off. */
@@ -686,9 +775,13 @@ int cmd_projector(int argc, char **argv)
     if (pgroup_schema_lock(pj.db, pj.schema, 1, &err) ||
         (rebuild && jk_pg_script(pj.db, jk_sql_identity_drop, pj.schema, &err)) ||
         jk_pg_script(pj.db, jk_sql_identity, pj.schema, &err) ||
+        (rebuild && jk_pg_script(pj.db, jk_sql_identity_defer, pj.schema, &err)) ||
         jk_pg_script(pj.db, jk_sql_projector_group, pj.schema, &err) ||
         pgroup_schema_lock(pj.db, pj.schema, 0, &err))
         goto fail;
+    /* Indexes that no read of the projector uses are built once after a rebuild's load, not
+     * row by row during it. */
+    pj.deferred = rebuild;
     if (!rebuild && !group && group_ran(&pj, &err)) goto fail;
     if (!rebuild && !group) {
         char source[64];
@@ -727,6 +820,7 @@ int cmd_projector(int argc, char **argv)
             last_report = now;
         }
     }
+    if (wait_written(&pj, &err) || build_indexes(&pj, &err)) goto fail;
 summary:;
     double secs = (double)(jk_now_ms() - started) / 1000.0;
     struct rusage ru;
@@ -742,6 +836,8 @@ summary:;
 fail:
     rc = jk_cli_fail(cmd, &err);
 out:
+    wait_written(&pj, NULL);
+    jk_position_free(&pj.pos);
     jk_batch_free(&b);
     jk_consumer_close(pj.cons);
     pgroup_close(pj.group);
@@ -756,6 +852,7 @@ out:
     jk_copy_free(&pj.events);
     jk_copy_free(&pj.history);
     jk_copy_free(&pj.identity);
+    jk_copy_free(&pj.fresh);
     if (pj.db) PQfinish(pj.db);
     jk_config_free(&pj.cfg);
     return rc;

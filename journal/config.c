@@ -70,6 +70,16 @@ int jk_config_kafka_set(jk_config_t *cfg, const char *kv, jk_err_t *err)
     return 0;
 }
 
+int jk_config_kafka_default(jk_config_t *cfg, const char *key, const char *value, jk_err_t *err)
+{
+    for (size_t i = 0; i < cfg->n_kafka; i++)
+        if (strcmp(cfg->kafka_keys[i], key) == 0) return 0;
+    char kv[256];
+    if ((size_t)snprintf(kv, sizeof kv, "%s=%s", key, value) >= sizeof kv)
+        return jk_err_set(err, "librdkafka setting %s too long", key);
+    return jk_config_kafka_set(cfg, kv, err);
+}
+
 void jk_config_topic(const jk_config_t *cfg, const char *name, char *out, size_t n)
 {
     snprintf(out, n, "%s.%s.%s", cfg->ns, cfg->prefecture, name);

@@ -140,9 +140,32 @@ static int check_no_real(const json_t *j, char *path, size_t len, size_t cap, jk
     return 0;
 }
 
+/* Whether j holds a real anywhere: the walk above, without writing paths, which only a refusal
+ * needs. */
+static int has_real(const json_t *j)
+{
+    if (json_is_real(j)) return 1;
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_object(j)) {
+        json_object_foreach((json_t *)j, k, v)
+        {
+            if (has_real(v)) return 1;
+        }
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+        {
+            if (has_real(v)) return 1;
+        }
+    }
+    return 0;
+}
+
 static int check_data(const json_t *data, jk_err_t *err)
 {
     if (!json_is_object(data)) return jk_err_set(err, "field \"data\": must be an object");
+    if (!has_real(data)) return 0;
     char path[256] = "data";
     return check_no_real(data, path, strlen(path), sizeof path, err);
 }
@@ -225,6 +248,239 @@ int jk_envelope_validate(const jk_envelope_t *ev, jk_err_t *err)
     return 0;
 }
 
+/* --- messages in canonical form -----------------------------------------------------------
+ *
+ * Every jukilog producer writes jk_envelope_serialize's bytes: the canonical form with "sig" in
+ * its sorted place. Such a message can be read without jansson's general parser (which copies
+ * every byte through a buffer of its own, a third of a replay's time), and its canonical form is
+ * the message with the sig member cut out, so that its hash needs no dump of the event. The
+ * reader below accepts a message only when it is exactly what json_dumps(JSON_SORT_KEYS |
+ * JSON_COMPACT) writes for the value it holds, and it builds the same tree json_loadb would;
+ * anything else (white space, another key order, an escape, "-0", invalid UTF-8, an integer out
+ * of range, deep nesting, a value jansson refuses) is left to jansson, whose answers, errors
+ * included, stay what they were. The form it accepts:
+ *   - no white space;
+ *   - strings with no backslash and no control character, valid UTF-8 as jansson checks it
+ *     (utf8_check_first and utf8_check_full: no overlong form, no surrogate, <= U+10FFFF);
+ *     jansson writes '"', '\\' and control characters escaped and anything else as it is, so
+ *     such a string is written byte for byte;
+ *   - object keys in strictly increasing order of their bytes (jansson's compare_keys: memcmp,
+ *     then the shorter first), so no key twice;
+ *   - integers as "%lld" writes them (no leading zero, no "-0") within int64; a '.', 'e' or 'E'
+ *     after the digits is a real, left to jansson (and refused by parse_root);
+ *   - true, false, null; objects and arrays compact, "{}" and "[]" when empty. */
+
+#define WIRE_DEPTH 32 /* deeper than any event; deeper messages are left to jansson */
+
+struct wire {
+    const char *s;
+    size_t n, i;
+};
+
+static int wire_value(struct wire *w, int depth, json_t **out);
+
+/* The length of the UTF-8 sequence at s (at most n bytes), 0 when it is not valid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char u = s[0];
+    size_t len;
+    uint32_t v;
+    if (u < 0x80) return 1;
+    if (u >= 0xC2 && u <= 0xDF)
+        len = 2, v = u & 0x1F;
+    else if (u >= 0xE0 && u <= 0xEF)
+        len = 3, v = u & 0x0F;
+    else if (u >= 0xF0 && u <= 0xF4)
+        len = 4, v = u & 0x07;
+    else
+        return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
+        (len == 4 && v < 0x10000))
+        return 0;
+    return len;
+}
+
+/* A string token with no escape; its bytes (without quotes) in *str, *len. */
+static int wire_string(struct wire *w, const char **str, size_t *len)
+{
+    if (w->i >= w->n || w->s[w->i] != '"') return 0;
+    size_t start = ++w->i;
+    while (w->i < w->n && w->s[w->i] != '"') {
+        unsigned char c = (unsigned char)w->s[w->i];
+        if (c == '\\' || c < 0x20) return 0;
+        if (c < 0x80) {
+            w->i++;
+            continue;
+        }
+        size_t k = utf8_len((const unsigned char *)w->s + w->i, w->n - w->i);
+        if (k == 0) return 0;
+        w->i += k;
+    }
+    if (w->i >= w->n) return 0;
+    *str = w->s + start;
+    *len = w->i - start;
+    w->i++;
+    return 1;
+}
+
+static int wire_literal(struct wire *w, const char *lit, json_t *val, json_t **out)
+{
+    size_t n = strlen(lit);
+    if (w->n - w->i < n || memcmp(w->s + w->i, lit, n) != 0) return 0;
+    w->i += n;
+    if (out) *out = val;
+    return 1;
+}
+
+static int wire_integer(struct wire *w, json_t **out)
+{
+    int neg = w->i < w->n && w->s[w->i] == '-';
+    if (neg) w->i++;
+    size_t digits = w->i;
+    uint64_t v = 0;
+    /* Up to 2^63 for a negative number, 2^63 - 1 otherwise. */
+    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    while (w->i < w->n && w->s[w->i] >= '0' && w->s[w->i] <= '9') {
+        unsigned d = (unsigned)(w->s[w->i] - '0');
+        if (v > (limit - d) / 10) return 0; /* out of range: jansson says how */
+        v = v * 10 + d;
+        w->i++;
+    }
+    size_t nd = w->i - digits;
+    if (nd == 0 || (nd > 1 && w->s[digits] == '0') || (neg && v == 0)) return 0;
+    /* What follows must end the value: a '.', 'e' or 'E' would make it a real. */
+    if (w->i < w->n && w->s[w->i] != ',' && w->s[w->i] != '}' && w->s[w->i] != ']') return 0;
+    if (out) {
+        json_int_t iv =
+            neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(json_int_t)v) : (json_int_t)v;
+        if (!(*out = json_integer(iv))) return 0;
+    }
+    return 1;
+}
+
+/* Keys strictly increasing as jansson sorts them. */
+static int key_after(const char *prev, size_t plen, const char *key, size_t klen)
+{
+    int c = memcmp(prev, key, plen < klen ? plen : klen);
+    return c < 0 || (c == 0 && plen < klen);
+}
+
+/* An object; when sig_from is not NULL (the top level), the span of the member "sig" with the
+ * comma that joins it to its neighbours, in [*sig_from, *sig_to). */
+static int wire_object(struct wire *w, int depth, json_t **out, size_t *sig_from, size_t *sig_to)
+{
+    json_t *obj = NULL;
+    if (out && !(obj = json_object())) return 0;
+    w->i++; /* '{' */
+    if (w->i < w->n && w->s[w->i] == '}') {
+        w->i++;
+        if (out) *out = obj;
+        return 1;
+    }
+    const char *prev = NULL;
+    size_t plen = 0;
+    for (int first = 1;; first = 0) {
+        size_t member = w->i;
+        const char *key;
+        size_t klen;
+        json_t *val = NULL;
+        if (!wire_string(w, &key, &klen) || (prev && !key_after(prev, plen, key, klen)) ||
+            w->i >= w->n || w->s[w->i++] != ':' || !wire_value(w, depth + 1, out ? &val : NULL))
+            break;
+        if (obj && json_object_setn_new_nocheck(obj, key, klen, val) != 0) break;
+        int sig = sig_from && klen == 3 && memcmp(key, "sig", 3) == 0;
+        if (sig) {
+            /* ",\"sig\":..." after another member; "\"sig\":...," when it is the first. */
+            *sig_from = first ? member : member - 1;
+            *sig_to = w->i;
+        }
+        prev = key;
+        plen = klen;
+        if (w->i >= w->n) break;
+        char c = w->s[w->i++];
+        if (sig && first && c == ',') *sig_to = w->i;
+        if (c == '}') {
+            if (out) *out = obj;
+            return 1;
+        }
+        if (c != ',') break;
+    }
+    json_decref(obj);
+    return 0;
+}
+
+static int wire_array(struct wire *w, int depth, json_t **out)
+{
+    json_t *arr = NULL;
+    if (out && !(arr = json_array())) return 0;
+    w->i++; /* '[' */
+    if (w->i < w->n && w->s[w->i] == ']') {
+        w->i++;
+        if (out) *out = arr;
+        return 1;
+    }
+    for (;;) {
+        json_t *val = NULL;
+        if (!wire_value(w, depth + 1, out ? &val : NULL)) break;
+        if (arr && json_array_append_new(arr, val) != 0) break;
+        if (w->i >= w->n) break;
+        char c = w->s[w->i++];
+        if (c == ']') {
+            if (out) *out = arr;
+            return 1;
+        }
+        if (c != ',') break;
+    }
+    json_decref(arr);
+    return 0;
+}
+
+static int wire_value(struct wire *w, int depth, json_t **out)
+{
+    if (depth > WIRE_DEPTH || w->i >= w->n) return 0;
+    const char *str;
+    size_t len;
+    switch (w->s[w->i]) {
+    case '{':
+        return wire_object(w, depth, out, NULL, NULL);
+    case '[':
+        return wire_array(w, depth, out);
+    case '"':
+        if (!wire_string(w, &str, &len)) return 0;
+        return !out || (*out = json_stringn_nocheck(str, len)) != NULL;
+    case 't':
+        return wire_literal(w, "true", json_true(), out);
+    case 'f':
+        return wire_literal(w, "false", json_false(), out);
+    case 'n':
+        return wire_literal(w, "null", json_null(), out);
+    default:
+        return wire_integer(w, out);
+    }
+}
+
+/* The message as an object when it is in canonical form (*out NULL when out is NULL), with
+ * the span of its sig member; 0 when it is not. */
+static int wire_read(const char *buf, size_t len, json_t **out, size_t *sig_from, size_t *sig_to)
+{
+    struct wire w = {buf, len, 0};
+    *sig_from = *sig_to = 0;
+    if (len == 0 || buf[0] != '{') return 0;
+    json_t *root = NULL;
+    if (!wire_object(&w, 0, out ? &root : NULL, sig_from, sig_to)) return 0;
+    if (w.i != len) {
+        json_decref(root);
+        return 0;
+    }
+    if (out) *out = root;
+    return 1;
+}
+
 /* --- parsing ------------------------------------------------------------------------------ */
 
 /* The string value of a required (or, with optional set, possibly absent) field. */
@@ -304,8 +560,11 @@ jk_envelope_t *jk_envelope_parse(const char *buf, size_t len, jk_err_t *err)
         return NULL;
     }
     json_error_t jerr;
+    size_t from, to;
+    json_t *root = NULL;
     /* JSON_DECODE_ANY so that a bare scalar is reported as "not an object" like an array. */
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!wire_read(buf, len, &root, &from, &to))
+        root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (root == NULL) {
         jk_err_set(err, "not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
                    jerr.column);
@@ -413,6 +672,27 @@ int jk_envelope_hash(const jk_envelope_t *ev, char out[65], jk_err_t *err)
     int rc = jk_sha256_hex(c, strlen(c), out);
     free(c);
     if (rc != 0) return jk_err_set(err, "SHA-256 failed");
+    return 0;
+}
+
+int jk_envelope_hash_wire(const jk_envelope_t *ev, const char *buf, size_t len, char out[65],
+                          jk_err_t *err)
+{
+    size_t from, to;
+    if (!wire_read(buf, len, NULL, &from, &to) || to <= from) return jk_envelope_hash(ev, out, err);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, buf, from) == 1 &&
+             EVP_DigestUpdate(ctx, buf + to, len - to) == 1 &&
+             EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == sizeof md;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        ERR_clear_error();
+        return jk_err_set(err, "SHA-256 failed");
+    }
+    jk_hex_encode(md, sizeof md, out);
     return 0;
 }
 

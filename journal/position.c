@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "jukilog/chain.h"
 #include "jukilog/pg.h"
@@ -88,9 +89,9 @@ static int upsert(PGconn *db, const char *schema, const char *table, const char 
     return jk_rows_run(db, sql, rw, err);
 }
 
-int jk_position_store(PGconn *db, const char *schema, const char *consumer, jk_consumer_t *c,
-                      jk_err_t *err)
+void jk_position_take(jk_position_t *pos, const char *consumer, jk_consumer_t *c)
 {
+    jk_position_free(pos);
     struct rows r = {.consumer = consumer};
     for (size_t i = 0; i < jk_consumer_nparts(c); i++) {
         const char *topic;
@@ -103,16 +104,37 @@ int jk_position_store(PGconn *db, const char *schema, const char *consumer, jk_c
         jk_rows_int(&r.rw, next);
         jk_rows_end_row(&r.rw);
     }
+    pos->offsets = r.rw;
+    memset(&r.rw, 0, sizeof r.rw);
+    jk_chain_foreach(jk_consumer_chain(c), chain_row, &r);
+    pos->heads = r.rw;
+}
+
+int jk_position_write(PGconn *db, const char *schema, jk_position_t *pos, jk_err_t *err)
+{
     int rc = upsert(db, schema, "consumer_offsets", "$1::text[], $2::text[], $3::int[], $4::bigint[]",
-                    "consumer, topic, partition", "next_offset = EXCLUDED.next_offset", &r.rw, err);
-    if (rc == 0) {
-        jk_chain_foreach(jk_consumer_chain(c), chain_row, &r);
+                    "consumer, topic, partition", "next_offset = EXCLUDED.next_offset",
+                    &pos->offsets, err);
+    if (rc == 0)
         rc = upsert(db, schema, "chain_heads", "$1::text[], $2::text[], $3::bigint[], $4::text[]",
-                    "consumer, source", "linked = EXCLUDED.linked, head = EXCLUDED.head", &r.rw,
-                    err);
-    }
-    jk_rows_free(&r.rw);
+                    "consumer, source", "linked = EXCLUDED.linked, head = EXCLUDED.head",
+                    &pos->heads, err);
+    jk_position_free(pos);
     return rc;
+}
+
+void jk_position_free(jk_position_t *pos)
+{
+    jk_rows_free(&pos->offsets);
+    jk_rows_free(&pos->heads);
+}
+
+int jk_position_store(PGconn *db, const char *schema, const char *consumer, jk_consumer_t *c,
+                      jk_err_t *err)
+{
+    jk_position_t pos = {0};
+    jk_position_take(&pos, consumer, c);
+    return jk_position_write(db, schema, &pos, err);
 }
 
 int jk_position_forget(PGconn *db, const char *schema, const char *consumer, jk_err_t *err)

@@ -238,7 +238,8 @@ static int check_date(jk_problem_t *pb, const char *field, const char *v)
     /* jk_time_parse knows month lengths and leap years; midnight UTC makes it a date check. */
     char t[32];
     int64_t ms;
-    snprintf(t, sizeof t, "%sT00:00:00Z", v);
+    memcpy(t, v, 10);
+    memcpy(t + 10, "T00:00:00Z", sizeof "T00:00:00Z");
     if (jk_time_parse(t, &ms) != 0)
         return problem(pb, INVALID, field, "%s \"%s\": no such date", field, v);
     return 0;

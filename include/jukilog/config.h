@@ -37,6 +37,8 @@ void jk_config_free(jk_config_t *cfg);
 
 /* Adds one "-X key=value" librdkafka setting. */
 int jk_config_kafka_set(jk_config_t *cfg, const char *kv, jk_err_t *err);
+/* The same, unless a -X setting of key was given: a program's own default. */
+int jk_config_kafka_default(jk_config_t *cfg, const char *key, const char *value, jk_err_t *err);
 
 /* "<ns>.<pref>.<name>" */
 void jk_config_topic(const jk_config_t *cfg, const char *name, char *out, size_t n);

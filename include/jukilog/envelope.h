@@ -11,6 +11,7 @@
 #ifndef JUKILOG_ENVELOPE_H
 #define JUKILOG_ENVELOPE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -53,6 +54,11 @@ char *jk_envelope_canonical(const jk_envelope_t *ev, jk_err_t *err);
 char *jk_envelope_serialize(const jk_envelope_t *ev, jk_err_t *err);
 /* SHA-256 of the canonical form as 64 lower-case hex digits. */
 int jk_envelope_hash(const jk_envelope_t *ev, char out[65], jk_err_t *err);
+/* The same for an event parsed from buf (ev = jk_envelope_parse(buf, len)): when buf is the
+ * event exactly as jk_envelope_serialize writes it, hashed from buf's bytes with "sig" cut out,
+ * without dumping the event again; otherwise as jk_envelope_hash. The result is the same. */
+int jk_envelope_hash_wire(const jk_envelope_t *ev, const char *buf, size_t len, char out[65],
+                          jk_err_t *err);
 
 /* Signs the canonical form with an Ed25519 private key, replacing any earlier sig. */
 int jk_envelope_sign(jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err);

@@ -91,3 +91,8 @@ dump_tables() {
         -c "COPY (SELECT * FROM $s.events ORDER BY n) TO STDOUT" \
         -c "COPY (SELECT * FROM $s.aliases ORDER BY old_code) TO STDOUT"
 }
+
+# The names of the tenant's indexes, on one line.
+schema_indexes() {
+    psql "$JUKILOG_PG" -XAtq -c "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE schemaname = '${JUKILOG_NAMESPACE}_35'"
+}

@@ -557,6 +557,204 @@ static void test_tamper_every_byte(void **state)
     flip_every_byte(ESC_JSON);   /* escapes, every JSON type */
 }
 
+/* --- the hash read off the wire ------------------------------------------------------------ */
+
+/* jk_envelope_parse(buf) must give what jansson's parser gives for the same bytes: the same
+ * event, or a refusal. A leading space takes buf past the canonical reader to jansson. */
+static void assert_same_parse(const char *buf, size_t len)
+{
+    jk_err_t e1 = {""}, e2 = {""};
+    char *spaced = malloc(len + 2);
+    assert_non_null(spaced);
+    spaced[0] = ' ';
+    memcpy(spaced + 1, buf, len);
+    jk_envelope_t *a = jk_envelope_parse(buf, len, &e1);
+    jk_envelope_t *b = jk_envelope_parse(spaced, len + 1, &e2);
+    free(spaced);
+    if ((a == NULL) != (b == NULL))
+        fail_msg("read %s, jansson %s:\n%.*s", a ? "accepted" : e1.msg, b ? "accepted" : e2.msg,
+                 (int)len, buf);
+    if (a) {
+        char *wa = jk_envelope_serialize(a, &e1), *wb = jk_envelope_serialize(b, &e2);
+        assert_non_null(wa);
+        assert_non_null(wb);
+        assert_string_equal(wa, wb);
+        assert_true(json_equal(a->data, b->data));
+        free(wa);
+        free(wb);
+    }
+    jk_envelope_free(a);
+    jk_envelope_free(b);
+}
+
+/* jk_envelope_hash_wire(parse(buf), buf) must equal jk_envelope_hash(parse(buf)) for every buf
+ * that parses, whether buf is canonical (hashed from its bytes) or not (dumped again). Returns
+ * 1 when buf is the event exactly as jk_envelope_serialize writes it. */
+static int assert_wire_hash(const char *buf, size_t len)
+{
+    jk_err_t err = {""};
+    assert_same_parse(buf, len);
+    jk_envelope_t *ev = jk_envelope_parse(buf, len, &err);
+    if (ev == NULL) return 0;
+    char want[65], got[65];
+    assert_int_equal(jk_envelope_hash(ev, want, &err), 0);
+    assert_int_equal(jk_envelope_hash_wire(ev, buf, len, got, &err), 0);
+    if (strcmp(want, got) != 0) fail_msg("wire hash differs for:\n%.*s", (int)len, buf);
+    char *wire = jk_envelope_serialize(ev, &err);
+    assert_non_null(wire);
+    int canonical = strlen(wire) == len && memcmp(wire, buf, len) == 0;
+    free(wire);
+    jk_envelope_free(ev);
+    return canonical;
+}
+
+#define WIRE_HEAD "{\"data\":"
+#define WIRE_TAIL                                                                                  \
+    ",\"id\":\"" ID "\",\"prev\":\"" PREV "\",\"seq\":42,\"sig\":\"" ZERO_SIG "\","                \
+    "\"source\":\"cs:352039\",\"subject\":\"24727059608\",\"time\":\"2026-04-02T00:15:00.000Z\","  \
+    "\"type\":\"identity.changed\",\"v\":1}"
+
+static void test_hash_wire(void **state)
+{
+    (void)state;
+    jk_err_t err = {""};
+    /* The known answer, from the wire form and from forms that are not canonical. */
+    jk_envelope_t *ev = parse_ok(FIXED_JSON);
+    char *wire = jk_envelope_serialize(ev, &err);
+    assert_non_null(wire);
+    char hash[65];
+    assert_int_equal(jk_envelope_hash_wire(ev, wire, strlen(wire), hash, &err), 0);
+    assert_string_equal(hash, FIXED_HASH);
+    assert_int_equal(jk_envelope_hash_wire(ev, FIXED_JSON, strlen(FIXED_JSON), hash, &err), 0);
+    assert_string_equal(hash, FIXED_HASH);
+    assert_true(assert_wire_hash(wire, strlen(wire)));
+    /* The canonical wire form is hashed from its bytes, not from the event (which it must be
+     * parsed into; here, to show which path was taken, it is not). */
+    ev->seq = 43;
+    assert_int_equal(jk_envelope_hash_wire(ev, wire, strlen(wire), hash, &err), 0);
+    assert_string_equal(hash, FIXED_HASH);
+    free(wire);
+    jk_envelope_free(ev);
+    for (size_t i = 0; i < sizeof FIXED_REORDERED / sizeof FIXED_REORDERED[0]; i++)
+        assert_false(assert_wire_hash(FIXED_REORDERED[i], strlen(FIXED_REORDERED[i])));
+    assert_false(assert_wire_hash(ESC_JSON, strlen(ESC_JSON)));
+
+    /* data of every shape: canonical ones, and ones a byte away from canonical. */
+    static const struct {
+        const char *data;
+        int canonical;
+    } cases[] = {
+        {"{}", 1},
+        {"{\"\":[],\"a\":{},\"ab\":[[]],\"b\":[1,-2,0,true,false,null,\"\"]}", 1},
+        {"{\"n\":9223372036854775807,\"m\":-9223372036854775808}", 0},
+        {"{\"m\":-9223372036854775808,\"n\":9223372036854775807}", 1},
+        {"{\"B\":1,\"a\":2,\"b\":3,\"\xc3\xa1\":4}", 1},
+        {"{\"ab\":1,\"a\":2}", 0}, /* shorter key first */
+        {"{\"n\":-0}", 0},         /* written "0" */
+        {"{\"n\":-1}", 1},
+        {"{\"s\":\"\\u0041\"}", 0},           /* written "A" */
+        {"{\"s\":\"a\\/b\"}", 0},             /* written "a/b" */
+        {"{\"s\":\"a\\nb\"}", 1},             /* canonical, but escaped: left to the dump */
+        {"{\"s\":\"\x7f\xe2\x80\xa8/\"}", 1}, /* DEL, U+2028 and '/' are written as they are */
+        {"{\"s\": \"x\"}", 0},
+        {"{\"a\":[1 ,2]}", 0},
+        {"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+         "}",
+         1},
+        {"{\"s\":\"\xf0\xa0\xae\xb7\xef\xbf\xbf\xc2\x80\"}", 1}, /* 4-, 3- and 2-byte forms */
+    };
+    /* Refused by jansson, and so by the reader: invalid UTF-8 (overlong, surrogate, beyond
+     * U+10FFFF, a lone continuation byte, cut short), integers out of range, reals, control
+     * characters, a key twice, a leading zero, a bad literal. */
+    static const char *const refused[] = {
+        "{\"s\":\"\xc0\x80\"}",
+        "{\"s\":\"\xe0\x80\x80\"}",
+        "{\"s\":\"\xed\xa0\x80\"}",
+        "{\"s\":\"\xf4\x90\x80\x80\"}",
+        "{\"s\":\"\x80\"}",
+        "{\"s\":\"\xe5\xb1\"}",
+        "{\"n\":9223372036854775808}",
+        "{\"n\":-9223372036854775809}",
+        "{\"n\":1.5}",
+        "{\"n\":1e5}",
+        "{\"s\":\"a\x01\"}",
+        "{\"a\":1,\"a\":1}",
+        "{\"a\":01}",
+        "{\"a\":tru}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char buf[1024];
+        int n = snprintf(buf, sizeof buf, "%s%s%s", WIRE_HEAD, refused[i], WIRE_TAIL);
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        jk_err_t e = {""};
+        jk_envelope_t *ev = jk_envelope_parse(buf, (size_t)n, &e);
+        if (ev) fail_msg("accepted: %s", buf);
+        assert_same_parse(buf, (size_t)n);
+    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[1024];
+        int n = snprintf(buf, sizeof buf, "%s%s%s", WIRE_HEAD, cases[i].data, WIRE_TAIL);
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        if (assert_wire_hash(buf, (size_t)n) != cases[i].canonical)
+            fail_msg("case %zu: canonical should be %d: %s", i, cases[i].canonical, buf);
+    }
+    char trailing[1024];
+    int n = snprintf(trailing, sizeof trailing, "%s{}%s\n", WIRE_HEAD, WIRE_TAIL);
+    assert_false(assert_wire_hash(trailing, (size_t)n));
+}
+
+/* Every byte of two wire forms changed, deleted, or preceded by a space: the canonical reader
+ * and jansson read the same event or refuse it alike, and whatever parses hashes the same both
+ * ways, canonical or not. */
+static void wire_every_byte(const char *json)
+{
+    jk_err_t err = {""};
+    jk_envelope_t *ev = parse_ok(json);
+    char *wire = jk_envelope_serialize(ev, &err);
+    assert_non_null(wire);
+    size_t len = strlen(wire);
+    char *buf = malloc(len + 2);
+    assert_non_null(buf);
+    size_t parsed = 0, canonical = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char rep[20];
+        size_t nrep = replacements((unsigned char)wire[i], rep);
+        for (size_t r = 0; r < nrep + 2; r++) {
+            size_t n = len;
+            memcpy(buf, wire, len + 1);
+            if (r < nrep) {
+                buf[i] = (char)rep[r];
+            } else if (r == nrep) { /* deleted */
+                memmove(buf + i, buf + i + 1, len - i);
+                n = len - 1;
+            } else { /* a space before it */
+                memmove(buf + i + 1, buf + i, len - i + 1);
+                buf[i] = ' ';
+                n = len + 1;
+            }
+            assert_same_parse(buf, n);
+            jk_envelope_t *t = jk_envelope_parse(buf, n, &err);
+            if (t == NULL) continue;
+            jk_envelope_free(t);
+            parsed++;
+            canonical += (size_t)assert_wire_hash(buf, n);
+        }
+    }
+    /* Both paths exercised in earnest. */
+    assert_true(canonical > len / 2);
+    assert_true(parsed - canonical > len / 10);
+    free(buf);
+    free(wire);
+    jk_envelope_free(ev);
+}
+
+static void test_hash_wire_every_byte(void **state)
+{
+    (void)state;
+    wire_every_byte(FIXED_JSON);
+    wire_every_byte(ESC_JSON);
+}
+
 /* --- refusals ----------------------------------------------------------------------------- */
 
 static void expect_refused(const char *buf, size_t len, const char *want)
@@ -964,6 +1162,8 @@ int main(void)
         cmocka_unit_test(test_sign_verify_refusals),
         cmocka_unit_test(test_tamper_each_field),
         cmocka_unit_test(test_tamper_every_byte),
+        cmocka_unit_test(test_hash_wire),
+        cmocka_unit_test(test_hash_wire_every_byte),
         cmocka_unit_test(test_parse_not_an_event),
         cmocka_unit_test(test_parse_field_errors),
         cmocka_unit_test(test_parse_missing_fields),

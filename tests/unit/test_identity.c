@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "jukilog/identity.h"
+#include "jukilog/identity_event.h"
 
 #define RC1 "24727059608"
 #define RC2 "10000000012"
@@ -572,6 +573,88 @@ static void person_copy(void **state)
     jk_person_free(&q);
 }
 
+/* --- the exported line -------------------------------------------------------------------- */
+
+/* jk_person_print must write exactly what jansson writes for jk_person_to_json. */
+static void assert_line_as_jansson(const jk_person_t *p)
+{
+    char *got = NULL, *want = NULL;
+    size_t gn = 0, wn = 0;
+    FILE *g = open_memstream(&got, &gn), *w = open_memstream(&want, &wn);
+    assert_non_null(g);
+    assert_non_null(w);
+    assert_int_equal(jk_person_print(g, p), 0);
+    json_t *o = jk_person_to_json(p);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_non_null(s);
+    fprintf(w, "%s\n", s);
+    free(s);
+    json_decref(o);
+    fclose(g);
+    fclose(w);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+}
+
+static void person_line(void **state)
+{
+    (void)state;
+    jk_person_t p;
+    resident(&p, YAMAGUCHI);
+    assert_line_as_jansson(&p);
+    char *line = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&line, &n);
+    assert_int_equal(jk_person_print(f, &p), 0);
+    fclose(f);
+    assert_string_equal(line, "{\"resident_code\":\"" RC1 "\",\"my_number\":\"" MN1 "\","
+                              "\"name\":\"山田　花子\",\"name_kana\":\"ヤマダ　ハナコ\","
+                              "\"birth_date\":\"1990-05-17\",\"sex\":\"2\","
+                              "\"address\":\"山口県山口市亀山町1-1\","
+                              "\"municipality_code\":\"352039\",\"status\":\"resident\","
+                              "\"reason\":\"move_in\",\"effective_date\":\"2026-04-01\","
+                              "\"version\":1}\n");
+    free(line);
+
+    /* Removed, no kana, a large version; then strings that need escapes, characters that are
+     * written as they are ('/', DEL, U+2028, 4-byte UTF-8), strings that are not UTF-8 (jansson
+     * leaves the field out), empty strings, and a line too long for the buffer. */
+    p.status = JK_REMOVED;
+    p.version = INT64_MAX;
+    free(p.name_kana);
+    p.name_kana = NULL;
+    assert_line_as_jansson(&p);
+    static const char *const names[] = {
+        "say \"hi\" \\ back",
+        "l1\nl2\tt\rr\bb\ff\x01\x1f",
+        "a/b\x7f\xe2\x80\xa8\xf0\xa0\xae\xb7",
+        "\xff",
+        "\xc0\x80",
+        "\xed\xa0\x80",
+        "",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        free(p.name);
+        p.name = strdup(names[i]);
+        assert_line_as_jansson(&p);
+        free(p.address);
+        p.address = strdup(names[i]);
+        assert_line_as_jansson(&p);
+    }
+    strcpy(p.reason, "\xff");
+    assert_line_as_jansson(&p);
+    strcpy(p.reason, "move_in");
+    char *big = malloc(20001);
+    assert_non_null(big);
+    memset(big, '"', 20000);
+    big[20000] = '\0';
+    free(p.address);
+    p.address = big;
+    assert_line_as_jansson(&p);
+    jk_person_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +674,7 @@ int main(void)
         cmocka_unit_test(wrong_municipality_first),
         cmocka_unit_test(versions_increment),
         cmocka_unit_test(person_copy),
+        cmocka_unit_test(person_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
