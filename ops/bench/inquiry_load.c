@@ -112,11 +112,16 @@ int main(int argc, char **argv)
     }
     qsort(lat, done, sizeof *lat, cmp_ll);
     double p50 = done ? lat[done / 2] / 1000.0 : -1,
+           p90 = done ? lat[done * 90 / 100] / 1000.0 : -1,
            p99 = done ? lat[done * 99 / 100] / 1000.0 : -1,
            max = done ? lat[done - 1] / 1000.0 : -1;
+    size_t within20 = 0;
+    while (within20 < done && lat[within20] <= 20000)
+        within20++;
     printf("rate=%d seconds=%d sent=%zu answered=%zu refused_or_unopened=%zu lost=%zu "
-           "p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n",
-           rate, seconds, sent, done, refused, jk_strmap_count(pending), p50, p99, max);
+           "p50_ms=%.1f p90_ms=%.1f p99_ms=%.1f max_ms=%.1f within_20ms_pct=%.1f\n",
+           rate, seconds, sent, done, refused, jk_strmap_count(pending), p50, p90, p99, max,
+           done ? 100.0 * (double)within20 / (double)done : 0.0);
     jk_strmap_free(pending);
     free(lat);
     free(t0);
