@@ -70,6 +70,8 @@ struct provider {
     int have_national;
     jk_rows_t rows, persons; /* provider_records, provider_residents of the batch */
     jk_strmap_t *prepared;   /* names of the look-ups prepared on db */
+    jk_strmap_t *recipients; /* operators' encryption keys (EVP_PKEY *), by their base64 */
+    jk_sealer_t *sealer;     /* the batch's, made at its first answer, freed at its end */
     int committing;          /* a batch's COMMIT is on its way (finish_commit) */
     jk_batch_t *batch;       /* the batch being decided, and its prefetched look-ups */
     PGresult **pre;
@@ -574,7 +576,29 @@ static const char *operator_of(const struct decision *d)
 }
 
 /* The record's data: a refusal with its reason, or a provision with the sealed answer. */
-static json_t *record_data(struct decision *d, const char *request_time, jk_err_t *err)
+/* The operator's encryption key, parsed once (pv->recipients owns them). */
+static EVP_PKEY *recipient(struct provider *pv, const char *b64, jk_err_t *err)
+{
+    EVP_PKEY *k = jk_strmap_get(pv->recipients, b64);
+    if (k) return k;
+    k = jk_key_from_public_b64_x25519(b64, err);
+    if (k && jk_strmap_put(pv->recipients, b64, k)) {
+        EVP_PKEY_free(k);
+        jk_err_set(err, "out of memory");
+        return NULL;
+    }
+    return k;
+}
+
+static void free_recipient(void *ctx, const char *key, void *value)
+{
+    (void)ctx;
+    (void)key;
+    EVP_PKEY_free(value);
+}
+
+static json_t *record_data(struct provider *pv, struct decision *d, const char *request_time,
+                           jk_err_t *err)
 {
     const jk_envelope_t *ev = d->r->ev;
     const char *type = strncmp(ev->type, "request.", 8) == 0 ? ev->type + 8 : ev->type;
@@ -599,11 +623,12 @@ static json_t *record_data(struct decision *d, const char *request_time, jk_err_
         json_object_set_new(o, "matched", json_integer(d->matched));
         json_object_set_new(o, "unmatched", json_integer(d->unmatched));
     }
-    EVP_PKEY *to = jk_key_from_public_b64_x25519(d->op.encryption_key, err);
+    /* One ephemeral key for the batch's answers (seal.h: jk_sealer_t). */
+    if (pv->sealer == NULL) pv->sealer = jk_sealer_new(err);
+    EVP_PKEY *to = pv->sealer ? recipient(pv, d->op.encryption_key, err) : NULL;
     char *pt = to ? json_dumps(d->answer, JSON_COMPACT) : NULL;
-    json_t *sealed = pt ? jk_seal(to, pt, strlen(pt), ev->id, err) : NULL;
+    json_t *sealed = pt ? jk_sealer_seal(pv->sealer, to, pt, strlen(pt), ev->id, err) : NULL;
     if (pt) jk_pass_free(pt, strlen(pt));
-    EVP_PKEY_free(to);
     if (sealed == NULL) {
         json_decref(o);
         return NULL;
@@ -704,7 +729,7 @@ static int answer(struct provider *pv, const jk_record_t *r, jk_err_t *err)
                 json_array_append(d.residents, json_object_get(v, "resident_code"));
         }
     }
-    rec = record_data(&d, request_time, err);
+    rec = record_data(pv, &d, request_time, err);
     if (rec == NULL || store_row(pv, &d, record_id, rec, err)) goto out;
     char type[64];
     snprintf(type, sizeof type, "%s.%s", d.reason ? "refusal" : "provision",
@@ -771,6 +796,8 @@ static int run_batch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
         if (answer(pv, r, err)) goto fail;
     }
     drop_prefetched(pv);
+    jk_sealer_free(pv->sealer);
+    pv->sealer = NULL;
     if (jk_producer_sync(pv->out, err)) goto fail;
     if (jk_producer_send(pv->out, err)) {
         /* The records stay spooled and go out with the next batch; the decisions stand. */
@@ -787,6 +814,8 @@ static int run_batch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
     return 0;
 fail:
     drop_prefetched(pv);
+    jk_sealer_free(pv->sealer);
+    pv->sealer = NULL;
     jk_rows_clear(&pv->rows);
     jk_rows_clear(&pv->persons);
     if (PQpipelineStatus(pv->db) != PQ_PIPELINE_OFF) PQexitPipelineMode(pv->db);
@@ -856,8 +885,10 @@ int cmd_provider(int argc, char **argv)
     snprintf(source, sizeof source, "provider:%s", pv.cfg.prefecture);
     pv.cat = jk_catalogue_default(&err);
     pv.ops = pv.cat ? jk_operators_new() : NULL;
-    if (pv.cat && (!pv.ops || !(pv.prepared = jk_strmap_new()))) jk_err_set(&err, "out of memory");
-    pv.db = pv.prepared ? jk_pg_connect(&pv.cfg, &err) : NULL;
+    if (pv.cat && (!pv.ops || !(pv.prepared = jk_strmap_new()) ||
+                   !(pv.recipients = jk_strmap_new())))
+        jk_err_set(&err, "out of memory");
+    pv.db = pv.recipients ? jk_pg_connect(&pv.cfg, &err) : NULL;
     if (!pv.db || jk_pg_script(pv.db, jk_sql_journal, pv.schema, &err) ||
         jk_pg_script(pv.db, jk_sql_identity, pv.schema, &err))
         goto fail;
@@ -912,6 +943,8 @@ out:
     jk_rows_free(&pv.persons);
     drop_prefetched(&pv);
     jk_strmap_free(pv.prepared);
+    if (pv.recipients) jk_strmap_foreach(pv.recipients, free_recipient, NULL);
+    jk_strmap_free(pv.recipients);
     jk_consumer_close(pv.cons);
     jk_producer_close(pv.out);
     EVP_PKEY_free(pv.key);

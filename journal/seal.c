@@ -132,9 +132,70 @@ static int set_b64(json_t *obj, const char *name, const unsigned char *in, size_
     return s ? json_object_set_new(obj, name, s) : -1;
 }
 
-json_t *jk_seal(EVP_PKEY *recipient, const void *pt, size_t n, const char *aad, jk_err_t *err)
+struct sealer_key {
+    unsigned char rpk[RAW_LEN], key[KEY_LEN];
+};
+
+struct jk_sealer {
+    EVP_PKEY *eph;
+    unsigned char epk[RAW_LEN];
+    struct sealer_key *keys; /* one per recipient sealed to so far */
+    size_t n, cap;
+};
+
+jk_sealer_t *jk_sealer_new(jk_err_t *err)
 {
-    unsigned char rpk[RAW_LEN], epk[RAW_LEN], key[KEY_LEN], nonce[NONCE_LEN];
+    jk_sealer_t *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        jk_err_set(err, "cannot seal: out of memory");
+        return NULL;
+    }
+    s->eph = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+    if (s->eph == NULL || raw_public(s->eph, s->epk) != 0) {
+        jk_err_set(err, "cannot seal: no ephemeral key from OpenSSL");
+        jk_sealer_free(s);
+        ERR_clear_error();
+        return NULL;
+    }
+    return s;
+}
+
+void jk_sealer_free(jk_sealer_t *s)
+{
+    if (s == NULL) return;
+    EVP_PKEY_free(s->eph); /* EVP_PKEY_free wipes the ephemeral private key */
+    if (s->keys) OPENSSL_clear_free(s->keys, s->cap * sizeof *s->keys);
+    free(s);
+}
+
+/* The AES key for recipient: derived on first use, then remembered. */
+static const unsigned char *sealer_key(jk_sealer_t *s, EVP_PKEY *recipient,
+                                       const unsigned char rpk[RAW_LEN])
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (memcmp(s->keys[i].rpk, rpk, RAW_LEN) == 0) return s->keys[i].key;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 8;
+        struct sealer_key *k = OPENSSL_zalloc(cap * sizeof *k);
+        if (k == NULL) return NULL;
+        if (s->keys) {
+            memcpy(k, s->keys, s->n * sizeof *k);
+            OPENSSL_clear_free(s->keys, s->cap * sizeof *s->keys);
+        }
+        s->keys = k;
+        s->cap = cap;
+    }
+    struct sealer_key *k = &s->keys[s->n];
+    if (seal_key(s->eph, recipient, s->epk, rpk, k->key) != 0) return NULL;
+    memcpy(k->rpk, rpk, RAW_LEN);
+    s->n++;
+    return k->key;
+}
+
+json_t *jk_sealer_seal(jk_sealer_t *s, EVP_PKEY *recipient, const void *pt, size_t n,
+                       const char *aad, jk_err_t *err)
+{
+    unsigned char rpk[RAW_LEN], nonce[NONCE_LEN];
     if (raw_public(recipient, rpk) != 0) {
         jk_err_set(err, "cannot seal: the recipient's key is not an X25519 key");
         return NULL;
@@ -144,27 +205,33 @@ json_t *jk_seal(EVP_PKEY *recipient, const void *pt, size_t n, const char *aad, 
         return NULL;
     }
     json_t *out = NULL;
+    const unsigned char *key = NULL;
     unsigned char *ct = malloc(n + TAG_LEN);
-    EVP_PKEY *eph = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
     if (ct == NULL) {
         jk_err_set(err, "cannot seal: out of memory for %zu bytes", n);
-    } else if (eph == NULL || raw_public(eph, epk) != 0 || RAND_bytes(nonce, sizeof nonce) != 1) {
-        jk_err_set(err, "cannot seal: no ephemeral key or nonce from OpenSSL");
-    } else if (seal_key(eph, recipient, epk, rpk, key) != 0 ||
+    } else if (RAND_bytes(nonce, sizeof nonce) != 1) {
+        jk_err_set(err, "cannot seal: no nonce from OpenSSL");
+    } else if ((key = sealer_key(s, recipient, rpk)) == NULL ||
                gcm(1, key, nonce, (const unsigned char *)aad, strlen(aad), pt, n, ct, ct + n) !=
                    0) {
         jk_err_set(err, "cannot seal: key exchange or encryption failed");
-    } else if ((out = json_object()) == NULL || set_b64(out, "epk", epk, sizeof epk) != 0 ||
+    } else if ((out = json_object()) == NULL || set_b64(out, "epk", s->epk, sizeof s->epk) != 0 ||
                set_b64(out, "nonce", nonce, sizeof nonce) != 0 ||
                set_b64(out, "ct", ct, n + TAG_LEN) != 0) {
         json_decref(out);
         out = NULL;
         jk_err_set(err, "cannot seal: out of memory");
     }
-    OPENSSL_cleanse(key, sizeof key);
-    EVP_PKEY_free(eph); /* EVP_PKEY_free wipes the ephemeral private key */
     free(ct);
     ERR_clear_error();
+    return out;
+}
+
+json_t *jk_seal(EVP_PKEY *recipient, const void *pt, size_t n, const char *aad, jk_err_t *err)
+{
+    jk_sealer_t *s = jk_sealer_new(err);
+    json_t *out = s ? jk_sealer_seal(s, recipient, pt, n, aad, err) : NULL;
+    jk_sealer_free(s);
     return out;
 }
 

@@ -50,6 +50,18 @@
  * NUL-terminated string, may be "") as associated data. Returns a new object as above, or NULL. */
 json_t *jk_seal(EVP_PKEY *recipient, const void *pt, size_t n, const char *aad, jk_err_t *err);
 
+/* A sealer seals several answers with one ephemeral key (a provider's batch): the X25519
+ * exchange and HKDF are done once per recipient instead of once per answer, and the answers to
+ * one recipient share an AES key, each under its own random nonce (far below GCM's bound for
+ * random nonces: a sealer lives for one batch). The ephemeral private key lives as long as the
+ * sealer, so free it as soon as the batch is sealed. What it writes is the object above, opened
+ * by jk_unseal like any other. */
+typedef struct jk_sealer jk_sealer_t;
+jk_sealer_t *jk_sealer_new(jk_err_t *err);
+json_t *jk_sealer_seal(jk_sealer_t *s, EVP_PKEY *recipient, const void *pt, size_t n,
+                       const char *aad, jk_err_t *err);
+void jk_sealer_free(jk_sealer_t *s);
+
 /* Opens a sealed object with the recipient's X25519 private key and the same aad. On success
  * *pt is malloc'd (with a NUL after its n bytes, for convenience) and 0 is returned. A malformed
  * object gives -1 naming the field; a wrong key, or any altered field or aad, gives -1 with

@@ -151,6 +151,52 @@ static void test_seal_round_trip(void **state)
     EVP_PKEY_free(priv);
 }
 
+/* One sealer, two recipients: one ephemeral key in every answer, a fresh nonce in each; every
+ * answer opens with its own recipient's key and associated data only. */
+static void test_sealer_batch(void **state)
+{
+    (void)state;
+    jk_err_t err = {""};
+    EVP_PKEY *a = jk_key_generate_x25519(&err), *apub = public_of(a);
+    EVP_PKEY *b = jk_key_generate_x25519(&err), *bpub = public_of(b);
+    jk_sealer_t *s = jk_sealer_new(&err);
+    assert_non_null(s);
+    json_t *a1 = jk_sealer_seal(s, apub, "first", 5, "aad-1", &err);
+    json_t *b1 = jk_sealer_seal(s, bpub, "second", 6, "aad-2", &err);
+    json_t *a2 = jk_sealer_seal(s, apub, "third", 5, "aad-3", &err);
+    assert_non_null(a1);
+    assert_non_null(b1);
+    assert_non_null(a2);
+    jk_sealer_free(s);
+    const char *epk = json_string_value(json_object_get(a1, "epk"));
+    assert_string_equal(json_string_value(json_object_get(b1, "epk")), epk);
+    assert_string_equal(json_string_value(json_object_get(a2, "epk")), epk);
+    assert_string_not_equal(json_string_value(json_object_get(a1, "nonce")),
+                            json_string_value(json_object_get(a2, "nonce")));
+    unsigned char *out;
+    size_t n;
+    assert_int_equal(jk_unseal(a, a1, "aad-1", &out, &n, &err), 0);
+    assert_int_equal(n, 5);
+    assert_memory_equal(out, "first", 6);
+    free(out);
+    assert_int_equal(jk_unseal(b, b1, "aad-2", &out, &n, &err), 0);
+    assert_memory_equal(out, "second", 7);
+    free(out);
+    assert_int_equal(jk_unseal(a, a2, "aad-3", &out, &n, &err), 0);
+    assert_memory_equal(out, "third", 6);
+    free(out);
+    expect_unseal_fails(b, a1, "aad-1", OPEN_FAILED);
+    expect_unseal_fails(a, b1, "aad-2", OPEN_FAILED);
+    expect_unseal_fails(a, a2, "aad-1", OPEN_FAILED);
+    json_decref(a1);
+    json_decref(b1);
+    json_decref(a2);
+    EVP_PKEY_free(apub);
+    EVP_PKEY_free(bpub);
+    EVP_PKEY_free(a);
+    EVP_PKEY_free(b);
+}
+
 /* Made by another implementation: fixes HKDF's salt order and info, and the ct layout. */
 static void test_seal_vector(void **state)
 {
@@ -652,7 +698,8 @@ static void test_pass_file_and_decrypt(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seal_round_trip), cmocka_unit_test(test_seal_vector),
+        cmocka_unit_test(test_seal_round_trip), cmocka_unit_test(test_sealer_batch),
+        cmocka_unit_test(test_seal_vector),
         cmocka_unit_test(test_seal_other_key),  cmocka_unit_test(test_seal_altered),
         cmocka_unit_test(test_seal_malformed),  cmocka_unit_test(test_seal_key_kinds),
         cmocka_unit_test(test_seal_differs),    cmocka_unit_test(test_pass_round_trip),
