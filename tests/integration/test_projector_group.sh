@@ -14,6 +14,19 @@ A=352039 B=352012 # 山口市, 下関市
 N=240             # crafted persons
 jk admin init --partitions 4 >/dev/null
 S="${JUKILOG_NAMESPACE}_35"
+# The fence compares each partition's stored offset with what the member stored last: sound only
+# if a stored offset never goes back (projector_group.c, 2). A member starting over from an
+# earlier cut once stored the positions it counted again, below what was committed.
+psql "$JUKILOG_PG" -Xq -v ON_ERROR_STOP=1 <<SQL
+CREATE FUNCTION $S.offset_went_back() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+    RAISE EXCEPTION 'the stored offset of partition % went back from % to %',
+        NEW.partition, OLD.next_offset, NEW.next_offset;
+END \$\$;
+CREATE TRIGGER offset_never_back BEFORE UPDATE ON $S.consumer_offsets FOR EACH ROW
+    WHEN (NEW.consumer = 'projector' AND NEW.next_offset < OLD.next_offset)
+    EXECUTE FUNCTION $S.offset_went_back();
+SQL
 
 step "the log"
 jk gen --residents 2500 --years 1 --seed 11 --out "$T/gen" >/dev/null
