@@ -349,16 +349,17 @@ static int ensure_base(pgroup_t *g, jk_err_t *err)
 
     int rc = -1;
     int64_t *offsets = calloc((size_t)g->nparts, sizeof *offsets);
+    int64_t *lows = calloc((size_t)g->nparts, sizeof *lows);
     json_t *chains = json_array();
-    char *offs = NULL, *ch = NULL;
-    if (!offsets || !chains) {
+    char *offs = NULL, *ch = NULL, *ends = NULL;
+    if (!offsets || !lows || !chains) {
         jk_err_set(err, "out of memory");
         goto out;
     }
     for (int p = 0; p < g->nparts; p++) {
-        int64_t lo, hi;
-        if (jk_group_watermarks(g->member, p, &lo, &hi, err)) goto out;
-        offsets[p] = lo;
+        int64_t hi;
+        if (jk_group_watermarks(g->member, p, &lows[p], &hi, err)) goto out;
+        offsets[p] = lows[p];
     }
     snprintf(sql, sizeof sql,
              "SELECT partition, next_offset FROM %s.consumer_offsets "
@@ -387,29 +388,50 @@ static int ensure_base(pgroup_t *g, jk_err_t *err)
              "1000)::bigint, 0) FROM %s.events",
              g->schema);
     if (!(r = query(g, sql, 0, NULL, "reading the events table", err))) goto out;
-    char n[24], log_ms[24];
+    char n[24], log_ms[24], cut_n[24], cut_ms[24];
     snprintf(n, sizeof n, "%s", PQgetvalue(r, 0, 0));
     snprintf(log_ms, sizeof log_ms, "%s", PQgetvalue(r, 0, 1));
     PQclear(r);
+    /* chain_heads keeps a source's linked head, not the events a single projector applied ahead
+     * of a missing predecessor (a gap in the chain), which wait in its chain until the
+     * predecessor comes. Without them the group would merge on differently from where it stopped
+     * (the events after the gap not ready), and number the events and clock the log otherwise
+     * than a rebuild. Then the group's first cut is the beginning of the log: the members count
+     * (segment 0 ending where the single projector stopped, a prefix of its order, as in 1) what
+     * it applied, and so rebuild its chains whole. */
+    snprintf(sql, sizeof sql,
+             "SELECT EXISTS (SELECT 1 FROM %1$s.events e LEFT JOIN %1$s.chain_heads h "
+             "ON h.consumer = 'projector' AND h.source = e.source "
+             "WHERE e.source <> '' AND e.seq > coalesce(h.linked, 0))",
+             g->schema);
+    if (!(r = query(g, sql, 0, NULL, "reading the events table", err))) goto out;
+    int gaps = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    snprintf(cut_n, sizeof cut_n, "%s", gaps ? "1" : n);
+    snprintf(cut_ms, sizeof cut_ms, "%s", gaps ? "0" : log_ms);
 
-    offs = array_text(offsets, g->nparts);
-    ch = json_dumps(chains, JSON_COMPACT);
-    if (!offs || !ch) {
+    ends = array_text(offsets, g->nparts);
+    offs = array_text(gaps ? lows : offsets, g->nparts);
+    ch = gaps ? strdup("[]") : json_dumps(chains, JSON_COMPACT);
+    if (!ends || !offs || !ch) {
         jk_err_set(err, "out of memory");
         goto out;
     }
-    /* Members starting together insert the same rows: the first wins, the others change nothing. */
-    const char *p4[4] = {n, log_ms, offs, ch};
+    /* Members starting together insert the same rows: the first wins, the others change nothing.
+     * Notices go on from where the single projector's stopped. */
+    const char *p6[6] = {cut_n, cut_ms, offs, ch, ends, n};
     snprintf(sql, sizeof sql,
              "WITH c AS (INSERT INTO %1$s.projector_cuts VALUES (-1, 0, $1, $2, $3, $4) "
              "ON CONFLICT DO NOTHING), "
-             "s AS (INSERT INTO %1$s.projector_segments VALUES (0, $3) ON CONFLICT DO NOTHING) "
-             "INSERT INTO %1$s.projector_notices VALUES (1, $1) ON CONFLICT DO NOTHING",
+             "s AS (INSERT INTO %1$s.projector_segments VALUES (0, $5) ON CONFLICT DO NOTHING) "
+             "INSERT INTO %1$s.projector_notices VALUES (1, $6) ON CONFLICT DO NOTHING",
              g->schema);
-    rc = run(g, sql, 4, p4, "storing the group's first position", err);
+    rc = run(g, sql, 6, p6, "storing the group's first position", err);
 out:
     free(offsets);
+    free(lows);
     free(offs);
+    free(ends);
     free(ch);
     json_decref(chains);
     return rc;
