@@ -79,9 +79,11 @@
  *    its partitions' stored offsets and all of the others', and storing those offsets unchanged
  *    until it passes them (2); a partition's cut may so lie below its offset, never above. It
  *    reads the cuts before the offsets, which only grow, so the offsets it reads are at or past
- *    the cut it starts from. The group's first cut is where a single projector left off
- *    (partition -1), so a single projector can hand over to a group; not back: once a group has
- *    run, `jukilog projector` without --group refuses (a group of one does the same work).
+ *    the cut it starts from. The group's first cut (partition -1) is where a single projector
+ *    left off, so a single projector can hand over to a group; or, when it stopped with events
+ *    waiting in a gap of a chain (which chain_heads does not keep), the beginning of the log,
+ *    the members counting what it applied (ensure_base). Not back: once a group has run,
+ *    `jukilog projector` without --group refuses (a group of one does the same work).
  * 5. Notices. A source's chain has one writer, so one member at a time, the holder of an
  *    advisory lock, sends the notices to the CSs, from the committed events rows below the
  *    earliest cut, in n order, with the ids a single projector gives them (projector_notices
@@ -336,7 +338,8 @@ static int cut_from_row(pgroup_t *g, PGresult *r, int i, struct cut *c, jk_err_t
     return 0;
 }
 
-/* The group's first cut, where a single projector left off (nothing of it: the beginning). */
+/* The group's first cut, where a single projector left off (nothing of it, or stopped inside a
+ * gap of a chain: the beginning). */
 static int ensure_base(pgroup_t *g, jk_err_t *err)
 {
     char sql[512];
