@@ -34,9 +34,11 @@
  *    offset. A member that lost partitions without knowing (stalled past session.timeout.ms, or
  *    frozen inside a batch and thawed) is fenced: each batch's transaction first locks its
  *    partitions' offsets (SELECT ... FOR UPDATE, in partition order) and checks that they hold
- *    what it stored last; finding one moved, it rolls back before writing anything and starts
- *    over (4). Of a zombie and the partition's new owner, whichever commits second is refused,
- *    and what the first committed is a batch the dependency rules below allowed.
+ *    what it stored last; finding one moved, it rolls back before writing anything, drops the
+ *    rows it had made for the batch (projector.c, reset_batch; kept, they went out with its next
+ *    batch, rows of records the other member had committed since, and failed on events_pkey)
+ *    and starts over (4). Of a zombie and the partition's new owner, whichever commits second
+ *    is refused, and what the first committed is a batch the dependency rules below allowed.
  *    The check is a compare-and-set of the boundary between a partition's committed records and
  *    the rest, and it holds only because a stored offset never goes back: a batch stores, for
  *    each of its partitions, the larger of the consumer's position there and what the member
