@@ -141,7 +141,8 @@ echo "events committed when m2 was killed: $killed_at"
 member m2b
 M2B=$!
 MEMBERS=(m1:$M1 m3:$M3 m2b:$M2B)
-wait_events $((TOTAL * 3 / 5))
+# Not much further: the next step needs a member inside a batch, so work left for a while.
+wait_events $((TOTAL / 2))
 
 step "a member frozen in the middle of a batch past the session timeout, then thawed"
 # Frozen inside a transaction (checked again once it cannot move), its partitions' offsets locked:
