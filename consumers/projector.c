@@ -121,6 +121,11 @@ static void reset_batch(struct projector *pj)
         jk_person_free(&pj->versions[i].p);
     pj->nversions = 0;
     pj->nrenames = 0;
+    /* Empty after a batch that was written; after one that was not (a group member refused at
+     * the fence, which starts over and goes on), its rows must not go out with the next. */
+    jk_copy_clear(&pj->events);
+    jk_copy_clear(&pj->history);
+    jk_copy_clear(&pj->identity);
 }
 
 /* Loads the states of codes from the identity table into the batch's slots. */

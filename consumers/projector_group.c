@@ -31,12 +31,30 @@
  *    in consumer_offsets (never from Kafka's committed offsets) and only counts the others. The
  *    rebalance callback runs between batches, so a partition's last batch under its old owner
  *    has committed (or, the owner killed mid-batch, rolled back) before the new owner reads its
- *    offset. A member that lost partitions without knowing (stalled past session.timeout.ms) is
- *    fenced: each batch's transaction first locks its partitions' offsets (SELECT ... FOR UPDATE,
- *    in partition order) and checks that they hold what it stored last; finding one moved, it
- *    rolls back before writing anything and starts over. Of a zombie and the partition's new
- *    owner, whichever commits second is refused, and what the first committed is a batch the
- *    dependency rules below allowed.
+ *    offset. A member that lost partitions without knowing (stalled past session.timeout.ms, or
+ *    frozen inside a batch and thawed) is fenced: each batch's transaction first locks its
+ *    partitions' offsets (SELECT ... FOR UPDATE, in partition order) and checks that they hold
+ *    what it stored last; finding one moved, it rolls back before writing anything, drops the
+ *    rows it had made for the batch (projector.c, reset_batch; kept, they went out with its next
+ *    batch, rows of records the other member had committed since, and failed on events_pkey)
+ *    and starts over (4). Of a zombie and the partition's new owner, whichever commits second
+ *    is refused, and what the first committed is a batch the dependency rules below allowed.
+ *    The check is a compare-and-set of the boundary between a partition's committed records and
+ *    the rest, and it holds only because a stored offset never goes back: a batch stores, for
+ *    each of its partitions, the larger of the consumer's position there and what the member
+ *    stored before, so a batch that applies a record of the partition moves the offset past it,
+ *    and one that applies none leaves it as it was. An offset found unchanged therefore means
+ *    that nobody has committed a record of the partition since the member stored (or read) it:
+ *    the records it is about to write, all at or above that offset, are nobody else's, and the
+ *    states of their codes it loaded before the transaction are current. Storing the consumer's
+ *    position as it was broke this: a member (re)starting at the earliest cut (4) counts its
+ *    partitions' records again up to their stored offsets, and stored those lower positions
+ *    meanwhile. Whoever read such an offset next (the new owner after a rebalance, the member
+ *    itself after a fence) took committed records for unapplied, and an offset going back and
+ *    forward again through the value another member expected let that member pass the fence
+ *    although records of the partition had been committed since it looked their ids up (before
+ *    its transaction): two members applied the same records, and the second failed on
+ *    events_pkey instead of being refused and starting over.
  * 3. Dependencies. A resident code's records are on one partition, its home (the code is the
  *    key; the producers' partitioner is librdkafka's default, consistent_random), except a
  *    record that names a code of another partition: the new code of resident_code_change, or a
@@ -60,10 +78,14 @@
  *    partition's cut precedes nothing of that partition that is not committed; so the earliest
  *    of the partitions' cuts precedes only committed records. A member starts there (at start,
  *    after any change of its share, after a fence), counting without applying the records below
- *    its partitions' stored offsets and all of the others'. The group's first cut is where a
- *    single projector left off (partition -1), so a single projector can hand over to a group;
- *    not back: once a group has run, `jukilog projector` without --group refuses (a group of one
- *    does the same work).
+ *    its partitions' stored offsets and all of the others', and storing those offsets unchanged
+ *    until it passes them (2); a partition's cut may so lie below its offset, never above. It
+ *    reads the cuts before the offsets, which only grow, so the offsets it reads are at or past
+ *    the cut it starts from. The group's first cut (partition -1) is where a single projector
+ *    left off, so a single projector can hand over to a group; or, when it stopped with events
+ *    waiting in a gap of a chain (which chain_heads does not keep), the beginning of the log,
+ *    the members counting what it applied (ensure_base). Not back: once a group has run,
+ *    `jukilog projector` without --group refuses (a group of one does the same work).
  * 5. Notices. A source's chain has one writer, so one member at a time, the holder of an
  *    advisory lock, sends the notices to the CSs, from the committed events rows below the
  *    earliest cut, in n order, with the ids a single projector gives them (projector_notices
@@ -199,6 +221,14 @@ static int64_t next_of(jk_consumer_t *c, int32_t partition)
     return next;
 }
 
+/* The offset a batch stores for one of this member's partitions: where the consumer is in it,
+ * but never below what the member stored last (see 2 above: a stored offset only grows). */
+static int64_t next_stored(const pgroup_t *g, jk_consumer_t *c, int32_t partition)
+{
+    int64_t next = next_of(c, partition);
+    return next > g->stored[partition] ? next : g->stored[partition];
+}
+
 /* The partition the producers' partitioner gives a code (the key of its records). */
 static int32_t home(const pgroup_t *g, const char *code)
 {
@@ -310,7 +340,8 @@ static int cut_from_row(pgroup_t *g, PGresult *r, int i, struct cut *c, jk_err_t
     return 0;
 }
 
-/* The group's first cut, where a single projector left off (nothing of it: the beginning). */
+/* The group's first cut, where a single projector left off (nothing of it, or stopped inside a
+ * gap of a chain: the beginning). */
 static int ensure_base(pgroup_t *g, jk_err_t *err)
 {
     char sql[512];
@@ -323,16 +354,17 @@ static int ensure_base(pgroup_t *g, jk_err_t *err)
 
     int rc = -1;
     int64_t *offsets = calloc((size_t)g->nparts, sizeof *offsets);
+    int64_t *lows = calloc((size_t)g->nparts, sizeof *lows);
     json_t *chains = json_array();
-    char *offs = NULL, *ch = NULL;
-    if (!offsets || !chains) {
+    char *offs = NULL, *ch = NULL, *ends = NULL;
+    if (!offsets || !lows || !chains) {
         jk_err_set(err, "out of memory");
         goto out;
     }
     for (int p = 0; p < g->nparts; p++) {
-        int64_t lo, hi;
-        if (jk_group_watermarks(g->member, p, &lo, &hi, err)) goto out;
-        offsets[p] = lo;
+        int64_t hi;
+        if (jk_group_watermarks(g->member, p, &lows[p], &hi, err)) goto out;
+        offsets[p] = lows[p];
     }
     snprintf(sql, sizeof sql,
              "SELECT partition, next_offset FROM %s.consumer_offsets "
@@ -361,29 +393,50 @@ static int ensure_base(pgroup_t *g, jk_err_t *err)
              "1000)::bigint, 0) FROM %s.events",
              g->schema);
     if (!(r = query(g, sql, 0, NULL, "reading the events table", err))) goto out;
-    char n[24], log_ms[24];
+    char n[24], log_ms[24], cut_n[24], cut_ms[24];
     snprintf(n, sizeof n, "%s", PQgetvalue(r, 0, 0));
     snprintf(log_ms, sizeof log_ms, "%s", PQgetvalue(r, 0, 1));
     PQclear(r);
+    /* chain_heads keeps a source's linked head, not the events a single projector applied ahead
+     * of a missing predecessor (a gap in the chain), which wait in its chain until the
+     * predecessor comes. Without them the group would merge on differently from where it stopped
+     * (the events after the gap not ready), and number the events and clock the log otherwise
+     * than a rebuild. Then the group's first cut is the beginning of the log: the members count
+     * (segment 0 ending where the single projector stopped, a prefix of its order, as in 1) what
+     * it applied, and so rebuild its chains whole. */
+    snprintf(sql, sizeof sql,
+             "SELECT EXISTS (SELECT 1 FROM %1$s.events e LEFT JOIN %1$s.chain_heads h "
+             "ON h.consumer = 'projector' AND h.source = e.source "
+             "WHERE e.source <> '' AND e.seq > coalesce(h.linked, 0))",
+             g->schema);
+    if (!(r = query(g, sql, 0, NULL, "reading the events table", err))) goto out;
+    int gaps = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    snprintf(cut_n, sizeof cut_n, "%s", gaps ? "1" : n);
+    snprintf(cut_ms, sizeof cut_ms, "%s", gaps ? "0" : log_ms);
 
-    offs = array_text(offsets, g->nparts);
-    ch = json_dumps(chains, JSON_COMPACT);
-    if (!offs || !ch) {
+    ends = array_text(offsets, g->nparts);
+    offs = array_text(gaps ? lows : offsets, g->nparts);
+    ch = gaps ? strdup("[]") : json_dumps(chains, JSON_COMPACT);
+    if (!ends || !offs || !ch) {
         jk_err_set(err, "out of memory");
         goto out;
     }
-    /* Members starting together insert the same rows: the first wins, the others change nothing. */
-    const char *p4[4] = {n, log_ms, offs, ch};
+    /* Members starting together insert the same rows: the first wins, the others change nothing.
+     * Notices go on from where the single projector's stopped. */
+    const char *p6[6] = {cut_n, cut_ms, offs, ch, ends, n};
     snprintf(sql, sizeof sql,
              "WITH c AS (INSERT INTO %1$s.projector_cuts VALUES (-1, 0, $1, $2, $3, $4) "
              "ON CONFLICT DO NOTHING), "
-             "s AS (INSERT INTO %1$s.projector_segments VALUES (0, $3) ON CONFLICT DO NOTHING) "
-             "INSERT INTO %1$s.projector_notices VALUES (1, $1) ON CONFLICT DO NOTHING",
+             "s AS (INSERT INTO %1$s.projector_segments VALUES (0, $5) ON CONFLICT DO NOTHING) "
+             "INSERT INTO %1$s.projector_notices VALUES (1, $6) ON CONFLICT DO NOTHING",
              g->schema);
-    rc = run(g, sql, 4, p4, "storing the group's first position", err);
+    rc = run(g, sql, 6, p6, "storing the group's first position", err);
 out:
     free(offsets);
+    free(lows);
     free(offs);
+    free(ends);
     free(ch);
     json_decref(chains);
     return rc;
@@ -770,7 +823,7 @@ int pgroup_begin(pgroup_t *g, jk_consumer_t *cons, jk_err_t *err)
     if (!next) return jk_err_set(err, "out of memory");
     int k = 0;
     for (int p = 0; p < g->nparts; p++)
-        if (g->owned[p]) next[k++] = next_of(cons, p);
+        if (g->owned[p]) next[k++] = next_stored(g, cons, p);
     char *na = array_text(next, k);
     parts = owned_text(g);
     free(next);
@@ -829,9 +882,10 @@ int pgroup_store(pgroup_t *g, jk_consumer_t *cons, long long next_n, jk_err_t *e
              g->schema);
     const char *p6[6] = {parts, seg, n, log_ms, offs, chains};
     if (run(g, sql, 6, p6, "storing this member's position", err)) goto out;
-    /* What the fence expects next (a failed commit ends the member, or is fenced and resyncs). */
+    /* What the fence expects next (a failed commit ends the member, or is fenced and resyncs):
+     * the offsets pgroup_begin wrote, not the cut's, which may lag behind them. */
     for (int p = 0; p < g->nparts; p++)
-        if (g->owned[p]) g->stored[p] = g->committed[p] = all[p];
+        if (g->owned[p]) g->stored[p] = g->committed[p] = next_stored(g, cons, p);
     rc = 0;
     goto out;
 oom:

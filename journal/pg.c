@@ -270,6 +270,14 @@ int jk_pg_copy(PGconn *db, const char *copy_sql, jk_copy_t *cp, jk_err_t *err)
     return 0;
 }
 
+void jk_copy_clear(jk_copy_t *cp)
+{
+    cp->len = 0;
+    cp->rows = 0;
+    cp->at_row_start = 1;
+    cp->oom = 0;
+}
+
 void jk_copy_free(jk_copy_t *cp)
 {
     free(cp->buf);

@@ -54,6 +54,8 @@ void jk_copy_time(jk_copy_t *cp, int64_t ms);
 void jk_copy_end_row(jk_copy_t *cp);
 /* Sends the rows with `copy_sql` ("COPY t (a, b) FROM STDIN") and empties cp. */
 int jk_pg_copy(PGconn *db, const char *copy_sql, jk_copy_t *cp, jk_err_t *err);
+/* Empties cp without sending it (the rows of a batch that is not written), keeping its memory. */
+void jk_copy_clear(jk_copy_t *cp);
 void jk_copy_free(jk_copy_t *cp);
 
 /* Rows as one array literal per column, for a statement that takes a whole batch as

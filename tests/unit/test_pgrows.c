@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "jukilog/pg.h"
@@ -65,11 +66,33 @@ static void uneven_rows_fail(void **state)
     jk_rows_free(&rw);
 }
 
+/* Rows of a batch that was not written are dropped, and the next rows start clean. */
+static void copy_clear_drops_rows(void **state)
+{
+    (void)state;
+    jk_copy_t cp = {0};
+    jk_copy_text(&cp, "stale");
+    jk_copy_int(&cp, 1);
+    jk_copy_end_row(&cp);
+    jk_copy_text(&cp, "half a row");
+    jk_copy_clear(&cp);
+    assert_int_equal(cp.rows, 0);
+    assert_int_equal(cp.len, 0);
+    jk_copy_text(&cp, "fresh");
+    jk_copy_int(&cp, 2);
+    jk_copy_end_row(&cp);
+    assert_int_equal(cp.rows, 1);
+    assert_int_equal(cp.len, strlen("fresh\t2\n"));
+    assert_memory_equal(cp.buf, "fresh\t2\n", cp.len);
+    jk_copy_free(&cp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(columns_and_escapes),
         cmocka_unit_test(uneven_rows_fail),
+        cmocka_unit_test(copy_clear_drops_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
