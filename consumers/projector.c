@@ -126,6 +126,7 @@ static void reset_batch(struct projector *pj)
     jk_copy_clear(&pj->events);
     jk_copy_clear(&pj->history);
     jk_copy_clear(&pj->identity);
+    jk_copy_clear(&pj->fresh);
 }
 
 /* Loads the states of codes from the identity table into the batch's slots. */
