@@ -15,6 +15,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "jukilog/util.h"
+
 #define TYPE_MAX 64
 #define SOURCE_MAX 64
 #define SUBJECT_MAX 128
@@ -279,32 +281,6 @@ struct wire {
 
 static int wire_value(struct wire *w, int depth, json_t **out);
 
-/* The length of the UTF-8 sequence at s (at most n bytes), 0 when it is not valid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char u = s[0];
-    size_t len;
-    uint32_t v;
-    if (u < 0x80) return 1;
-    if (u >= 0xC2 && u <= 0xDF)
-        len = 2, v = u & 0x1F;
-    else if (u >= 0xE0 && u <= 0xEF)
-        len = 3, v = u & 0x0F;
-    else if (u >= 0xF0 && u <= 0xF4)
-        len = 4, v = u & 0x07;
-    else
-        return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
-        (len == 4 && v < 0x10000))
-        return 0;
-    return len;
-}
-
 /* A string token with no escape; its bytes (without quotes) in *str, *len. */
 static int wire_string(struct wire *w, const char **str, size_t *len)
 {
@@ -317,7 +293,7 @@ static int wire_string(struct wire *w, const char **str, size_t *len)
             w->i++;
             continue;
         }
-        size_t k = utf8_len((const unsigned char *)w->s + w->i, w->n - w->i);
+        size_t k = jk_utf8_len((const unsigned char *)w->s + w->i, w->n - w->i);
         if (k == 0) return 0;
         w->i += k;
     }

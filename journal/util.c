@@ -244,3 +244,28 @@ int jk_time_is_canonical(const char *s)
     jk_time_format(ms, back);
     return strcmp(s, back) == 0;
 }
+
+size_t jk_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char u = s[0];
+    size_t len;
+    uint32_t v;
+    if (u < 0x80) return 1;
+    if (u >= 0xC2 && u <= 0xDF)
+        len = 2, v = u & 0x1F;
+    else if (u >= 0xE0 && u <= 0xEF)
+        len = 3, v = u & 0x0F;
+    else if (u >= 0xF0 && u <= 0xF4)
+        len = 4, v = u & 0x07;
+    else
+        return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
+        (len == 4 && v < 0x10000))
+        return 0;
+    return len;
+}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "jukilog/identity_event.h"
+#include "jukilog/util.h"
 
 int jk_identity_check_event(const jk_envelope_t *ev, const char *prefecture, jk_change_t *ch,
                             jk_problem_t *pb)
@@ -84,34 +85,11 @@ static void put(struct line *l, const char *s, size_t n)
     l->n += n;
 }
 
-/* Valid UTF-8 as jansson checks it: no overlong form, no surrogate, nothing above U+10FFFF. */
+/* Valid UTF-8 as jansson checks it (jk_utf8_len). */
 static int utf8_valid(const unsigned char *s)
 {
-    while (*s) {
-        unsigned char u = *s;
-        size_t len;
-        uint32_t v;
-        if (u < 0x80) {
-            s++;
-            continue;
-        }
-        if (u >= 0xC2 && u <= 0xDF)
-            len = 2, v = u & 0x1F;
-        else if (u >= 0xE0 && u <= 0xEF)
-            len = 3, v = u & 0x0F;
-        else if (u >= 0xF0 && u <= 0xF4)
-            len = 4, v = u & 0x07;
-        else
-            return 0;
-        for (size_t i = 1; i < len; i++) {
-            if (s[i] < 0x80 || s[i] > 0xBF) return 0; /* also stops at the NUL */
-            v = (v << 6) | (s[i] & 0x3F);
-        }
-        if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
-            (len == 4 && v < 0x10000))
-            return 0;
-        s += len;
-    }
+    for (size_t n = strlen((const char *)s), k; n > 0; s += k, n -= k)
+        if ((k = jk_utf8_len(s, n)) == 0) return 0;
     return 1;
 }
 

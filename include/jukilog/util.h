@@ -21,6 +21,10 @@ char *jk_b64_encode(const unsigned char *in, size_t n);
  * Returns 0, or -1 on bad input. */
 int jk_b64_decode(const char *in, unsigned char **out, size_t *n);
 
+/* The length of the UTF-8 sequence at s (at most n bytes, n > 0), or 0 when it is not valid as
+ * jansson checks it: no overlong form, no surrogate, nothing above U+10FFFF. */
+size_t jk_utf8_len(const unsigned char *s, size_t n);
+
 /* 32 lower-case hex digits from 16 random bytes (OpenSSL RAND_bytes). Returns 0 or -1. */
 int jk_random_id(char out[33]);
 
