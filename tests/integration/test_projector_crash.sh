@@ -21,17 +21,23 @@ awk -v n=$N -v m=$M -v a=$A 'function chk(d, k,   i, s, r, w) { split(k == 10 ? 
 jk cs send --municipality $A "$T/changes.jsonl" >"$T/send.out"
 assert_eq "$(grep -c '"status":"sent"' "$T/send.out")" $((N + M)) "sent"
 
+# kill_mid_load ARGS...: runs the projector with ARGS, kills it with SIGKILL once 2,000 events
+# are committed (or after 30 s), and prints how many events are committed.
+kill_mid_load() {
+    "$JUKILOG" projector "$@" >/dev/null 2>&1 &
+    local pid=$! n
+    for _ in $(seq 1 600); do
+        n=$(psql_q "SELECT count(*) FROM $S.events" 2>/dev/null || echo 0)
+        [ "${n:-0}" -ge 2000 ] && break
+        sleep 0.05
+    done
+    kill -9 $pid
+    wait $pid 2>/dev/null || true
+    psql_q "SELECT count(*) FROM $S.events"
+}
+
 step "projector killed with SIGKILL mid-stream"
-"$JUKILOG" projector --batch 500 >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-    done_n=$(psql_q "SELECT count(*) FROM $S.events" 2>/dev/null || echo 0)
-    [ "${done_n:-0}" -ge 2000 ] && break
-    sleep 0.05
-done
-kill -9 $pid
-wait $pid 2>/dev/null || true
-done_n=$(psql_q "SELECT count(*) FROM $S.events")
+done_n=$(kill_mid_load --batch 500)
 echo "events committed when killed: $done_n"
 [ "$done_n" -ge 2000 ] && [ "$done_n" -lt $((N + M)) ] || fail "the kill should land mid-stream ($done_n)"
 assert_eq "$(psql_q "SELECT count(DISTINCT event_id) FROM $S.history")" \
@@ -67,16 +73,7 @@ cmp "$T/replay.jsonl" "$T/export.jsonl" || fail "replay differs from the tables"
 
 step "a rebuild killed mid-load: the next start builds the indexes it had put off"
 all_indexes=$(schema_indexes)
-"$JUKILOG" projector --rebuild --batch 500 >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-    done_n=$(psql_q "SELECT count(*) FROM $S.events" 2>/dev/null || echo 0)
-    [ "${done_n:-0}" -ge 2000 ] && break
-    sleep 0.05
-done
-kill -9 $pid
-wait $pid 2>/dev/null || true
-done_n=$(psql_q "SELECT count(*) FROM $S.events")
+done_n=$(kill_mid_load --rebuild --batch 500)
 [ "$done_n" -ge 2000 ] && [ "$done_n" -lt $((N + M)) ] || fail "the kill should land mid-rebuild ($done_n)"
 assert_eq "$(schema_indexes)" "aliases_pkey chain_heads_pkey consumer_offsets_pkey events_pkey history_pkey identity_pkey projector_cuts_pkey projector_notices_pkey projector_segments_pkey" "indexes while rebuilding"
 assert_status 0 jk projector --until-caught-up
