@@ -12,6 +12,16 @@ static void first_line(char *s)
     if (nl) *nl = '\0';
 }
 
+/* "PostgreSQL<what>: <msg>", cut to libpq's first line; err may be NULL (a caller that only
+ * cleans up). Returns -1. */
+static int pg_error(jk_err_t *err, const char *what, const char *msg)
+{
+    if (err == NULL) return -1;
+    jk_err_set(err, "PostgreSQL%s: %s", what, msg);
+    first_line(err->msg);
+    return -1;
+}
+
 PGconn *jk_pg_connect(const jk_config_t *cfg, jk_err_t *err)
 {
     PGconn *db = PQconnectdb(cfg->pg);
@@ -55,8 +65,7 @@ int jk_pg_exec(PGconn *db, const char *sql, jk_err_t *err)
     PGresult *r = PQexec(db, sql);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        jk_err_set(err, "PostgreSQL: %s", PQresultErrorMessage(r));
-        first_line(err->msg);
+        pg_error(err, "", PQresultErrorMessage(r));
         PQclear(r);
         return -1;
     }
@@ -68,16 +77,11 @@ int jk_pg_run(PGconn *db, const char *sql, int n, const char *const *params, jk_
 {
     if (PQpipelineStatus(db) != PQ_PIPELINE_OFF) {
         if (PQsendQueryParams(db, sql, n, NULL, params, NULL, NULL, 0) == 1) return 0;
-        jk_err_set(err, "PostgreSQL: %s", PQerrorMessage(db));
-        first_line(err->msg);
-        return -1;
+        return pg_error(err, "", PQerrorMessage(db));
     }
     PGresult *r = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok) {
-        jk_err_set(err, "PostgreSQL: %s", PQresultErrorMessage(r));
-        first_line(err->msg);
-    }
+    if (!ok) pg_error(err, "", PQresultErrorMessage(r));
     PQclear(r);
     return ok ? 0 : -1;
 }
@@ -85,16 +89,13 @@ int jk_pg_run(PGconn *db, const char *sql, int n, const char *const *params, jk_
 int jk_pg_pipeline_begin(PGconn *db, jk_err_t *err)
 {
     if (PQenterPipelineMode(db) == 1) return 0;
-    jk_err_set(err, "PostgreSQL: cannot enter pipeline mode: %s", PQerrorMessage(db));
-    first_line(err->msg);
-    return -1;
+    return pg_error(err, ": cannot enter pipeline mode", PQerrorMessage(db));
 }
 
 int jk_pg_pipeline_send(PGconn *db, jk_err_t *err)
 {
     if (PQpipelineSync(db) == 1) return 0;
-    jk_err_set(err, "PostgreSQL: cannot send a pipeline: %s", PQerrorMessage(db));
-    first_line(err->msg);
+    pg_error(err, ": cannot send a pipeline", PQerrorMessage(db));
     PQexitPipelineMode(db);
     return -1;
 }
@@ -130,24 +131,17 @@ int jk_pg_pipeline_read(PGconn *db, int n, PGresult **keep, jk_err_t *err)
             PQclear(r);
             break;
         }
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0) {
-            rc = -1;
-            if (st == PGRES_PIPELINE_ABORTED)
-                jk_err_set(err, "PostgreSQL: a pipelined statement was not run");
-            else
-                jk_err_set(err, "PostgreSQL: %s", PQresultErrorMessage(r));
-            first_line(err->msg);
-        }
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0)
+            rc = pg_error(err, "",
+                          st == PGRES_PIPELINE_ABORTED ? "a pipelined statement was not run"
+                                                       : PQresultErrorMessage(r));
         if (keep && i < n && st == PGRES_TUPLES_OK && keep[i] == NULL)
             keep[i] = r;
         else
             PQclear(r);
     }
-    if (PQexitPipelineMode(db) != 1 && rc == 0) {
-        jk_err_set(err, "PostgreSQL: cannot leave pipeline mode: %s", PQerrorMessage(db));
-        first_line(err->msg);
-        rc = -1;
-    }
+    if (PQexitPipelineMode(db) != 1 && rc == 0)
+        rc = pg_error(err, ": cannot leave pipeline mode", PQerrorMessage(db));
     if (rc && keep)
         for (int i = 0; i < n; i++) {
             PQclear(keep[i]);
@@ -247,8 +241,7 @@ int jk_pg_copy(PGconn *db, const char *copy_sql, jk_copy_t *cp, jk_err_t *err)
     if (cp->rows == 0) return 0;
     PGresult *r = PQexec(db, copy_sql);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
-        jk_err_set(err, "PostgreSQL: %s", PQresultErrorMessage(r));
-        first_line(err->msg);
+        pg_error(err, "", PQresultErrorMessage(r));
         PQclear(r);
         return -1;
     }
@@ -256,8 +249,7 @@ int jk_pg_copy(PGconn *db, const char *copy_sql, jk_copy_t *cp, jk_err_t *err)
     int ok = PQputCopyData(db, cp->buf, (int)cp->len) == 1 && PQputCopyEnd(db, NULL) == 1;
     r = PQgetResult(db);
     if (!ok || PQresultStatus(r) != PGRES_COMMAND_OK) {
-        jk_err_set(err, "PostgreSQL COPY: %s", PQresultErrorMessage(r));
-        first_line(err->msg);
+        pg_error(err, " COPY", PQresultErrorMessage(r));
         PQclear(r);
         while ((r = PQgetResult(db)) != NULL)
             PQclear(r);
