@@ -430,10 +430,9 @@ int jk_producer_poll(jk_producer_t *p, int timeout_ms, jk_err_t *err)
 
 int jk_producer_wait(jk_producer_t *p, jk_err_t *err)
 {
-    if (!accounted(p)) return jk_producer_flush(p, err);
+    /* send falls back to a whole flush when it must; what it handed over is awaited here. */
     if (jk_producer_send(p, err)) return -1;
-    if (p->handed == 0) return 0;
-    return await_reports(p, err);
+    return p->handed ? await_reports(p, err) : 0;
 }
 
 size_t jk_producer_spooled(const jk_producer_t *p)
