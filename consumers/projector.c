@@ -756,15 +756,9 @@ int cmd_projector(int argc, char **argv)
             rebuild = 1;
         else if (c == 'g')
             group = 1;
-        else if (c == 'b') {
-            batch = atol(optarg);
-            if (batch < 1 || batch > 1000000) {
-                rc = jk_cli_usage(cmd, "--batch must be 1..1000000");
-                goto out;
-            }
-        } else if ((rc = jk_cli_option(c, argv, cmd, &pj.cfg, usage_text)) != JK_CLI_NEXT) {
+        else if ((rc = c == 'b' ? jk_cli_batch(cmd, optarg, &batch)
+                                : jk_cli_option(c, argv, cmd, &pj.cfg, usage_text)) != JK_CLI_NEXT)
             goto out;
-        }
     }
     if ((rc = jk_cli_no_operands(cmd, argc, argv)) != JK_CLI_NEXT) goto out;
     if (group && rebuild) {

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -24,6 +25,13 @@ int jk_cli_usage(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, " (see jukilog %s --help)\n", cmd);
     return JK_EXIT_ERROR;
+}
+
+int jk_cli_batch(const char *cmd, const char *arg, long *batch)
+{
+    *batch = atol(arg);
+    if (*batch < 1 || *batch > 1000000) return jk_cli_usage(cmd, "--batch must be 1..1000000");
+    return JK_CLI_NEXT;
 }
 
 int jk_cli_option(int c, char **argv, const char *cmd, jk_config_t *cfg, const char *help)

@@ -23,6 +23,9 @@ int jk_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(pr
 int jk_cli_option(int c, char **argv, const char *cmd, jk_config_t *cfg, const char *help);
 /* JK_CLI_NEXT when no argument is left after the options (optind == argc), else a usage error. */
 int jk_cli_no_operands(const char *cmd, int argc, char **argv);
+/* --batch N of a consumer: JK_CLI_NEXT with *batch set when arg is 1..1000000, else a usage
+ * error. */
+int jk_cli_batch(const char *cmd, const char *arg, long *batch);
 
 /* Loads the private key of source from $JUKILOG_HOME/keys/<source file>.pem. */
 EVP_PKEY *jk_cli_source_key(const jk_config_t *cfg, const char *source, jk_err_t *err);
