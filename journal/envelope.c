@@ -8,6 +8,7 @@
  * would vary) and strings are dumped as UTF-8, escaping only what JSON requires. */
 #include "jukilog/envelope.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -731,4 +732,20 @@ int jk_envelope_verify(const jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err)
     ERR_clear_error();
     if (rc == -2) return jk_err_set(err, "cannot set up Ed25519 verification");
     return jk_err_set(err, "signature does not verify");
+}
+
+int jk_envelope_refuse(jk_err_t *err, const jk_envelope_t *ev, const char *fmt, ...)
+{
+    char why[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return jk_err_set(err, "%s %s from %s refused: %s", ev->type, ev->id, ev->source, why);
+}
+
+const char *jk_envelope_data_string(const json_t *data, size_t nfields, const char *name)
+{
+    if (!json_is_object(data) || json_object_size(data) != nfields) return NULL;
+    return json_string_value(json_object_get(data, name));
 }

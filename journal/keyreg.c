@@ -133,32 +133,13 @@ static int is_source(const char *s)
                name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")] == '\0';
 }
 
-static int refuse(jk_err_t *err, const jk_envelope_t *ev, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int refuse(jk_err_t *err, const jk_envelope_t *ev, const char *fmt, ...)
-{
-    char why[384];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    return jk_err_set(err, "%s %s from %s refused: %s", ev->type, ev->id, ev->source, why);
-}
-
-/* The string field name of data, which must have exactly nfields fields. */
-static const char *data_string(const json_t *data, size_t nfields, const char *name)
-{
-    if (!json_is_object(data) || json_object_size(data) != nfields) return NULL;
-    return json_string_value(json_object_get(data, name));
-}
-
 static int admin_signed(const jk_keyreg_t *kr, const jk_envelope_t *ev, jk_err_t *err)
 {
     if (kr->anchor == NULL)
-        return refuse(err, ev, "no admin key yet (the admin's self-registration comes first)");
+        return jk_envelope_refuse(err, ev, "no admin key yet (the admin's self-registration comes first)");
     jk_err_t why;
     if (jk_envelope_verify(ev, kr->anchor, &why) != 0)
-        return refuse(err, ev, "not signed by the admin key %s: %s", kr->anchor_id, why.msg);
+        return jk_envelope_refuse(err, ev, "not signed by the admin key %s: %s", kr->anchor_id, why.msg);
     return 0;
 }
 
@@ -169,7 +150,7 @@ static int add_key(jk_keyreg_t *kr, const jk_envelope_t *ev, const char *source,
 {
     kr_src_t *s = src_get(kr, source);
     if (s == NULL) {
-        refuse(err, ev, "out of memory");
+        jk_envelope_refuse(err, ev, "out of memory");
         goto fail;
     }
     if (key_by_id(s, id) != NULL) { /* a resent registration: the first one's time stands */
@@ -180,7 +161,7 @@ static int add_key(jk_keyreg_t *kr, const jk_envelope_t *ev, const char *source,
         size_t cap = s->cap ? s->cap * 2 : 2;
         kr_key_t *keys = realloc(s->keys, cap * sizeof *keys);
         if (keys == NULL) {
-            refuse(err, ev, "out of memory");
+            jk_envelope_refuse(err, ev, "out of memory");
             goto fail;
         }
         s->keys = keys;
@@ -188,7 +169,7 @@ static int add_key(jk_keyreg_t *kr, const jk_envelope_t *ev, const char *source,
     }
     if (self) {
         if (EVP_PKEY_up_ref(pk) != 1) {
-            refuse(err, ev, "out of memory");
+            jk_envelope_refuse(err, ev, "out of memory");
             goto fail;
         }
         kr->anchor = pk;
@@ -205,41 +186,41 @@ fail:
 static int apply_registered(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broker_ms,
                             jk_err_t *err)
 {
-    const char *source = data_string(ev->data, 3, "source");
-    const char *b64 = data_string(ev->data, 3, "public_key");
-    const char *key_id = data_string(ev->data, 3, "key_id");
+    const char *source = jk_envelope_data_string(ev->data, 3, "source");
+    const char *b64 = jk_envelope_data_string(ev->data, 3, "public_key");
+    const char *key_id = jk_envelope_data_string(ev->data, 3, "key_id");
     if (source == NULL || b64 == NULL || key_id == NULL)
-        return refuse(err, ev, "data must be {\"source\",\"public_key\",\"key_id\"}, all strings");
-    if (!is_source(source)) return refuse(err, ev, "data.source \"%s\" is not kind:name", source);
+        return jk_envelope_refuse(err, ev, "data must be {\"source\",\"public_key\",\"key_id\"}, all strings");
+    if (!is_source(source)) return jk_envelope_refuse(err, ev, "data.source \"%s\" is not kind:name", source);
     jk_err_t why;
     EVP_PKEY *pk = jk_key_from_public_b64(b64, &why);
-    if (pk == NULL) return refuse(err, ev, "data.public_key: %s", why.msg);
+    if (pk == NULL) return jk_envelope_refuse(err, ev, "data.public_key: %s", why.msg);
     char id[17];
     int rc = -1;
     if (jk_key_id(pk, id, &why) != 0) {
-        refuse(err, ev, "data.public_key: %s", why.msg);
+        jk_envelope_refuse(err, ev, "data.public_key: %s", why.msg);
         goto out;
     }
     if (strcmp(id, key_id) != 0) {
-        refuse(err, ev, "data.key_id \"%s\" is not the id of the key given (%s)", key_id, id);
+        jk_envelope_refuse(err, ev, "data.key_id \"%s\" is not the id of the key given (%s)", key_id, id);
         goto out;
     }
 
     int self = 0; /* this event makes its own key the anchor */
     if (kr->anchor == NULL) {
         if (!is_admin(source) || strcmp(source, ev->source) != 0) {
-            refuse(err, ev, "no admin key yet (the admin's self-registration comes first)");
+            jk_envelope_refuse(err, ev, "no admin key yet (the admin's self-registration comes first)");
             goto out;
         }
         if (jk_envelope_verify(ev, pk, &why) != 0) {
-            refuse(err, ev, "self-registration of %s: %s", source, why.msg);
+            jk_envelope_refuse(err, ev, "self-registration of %s: %s", source, why.msg);
             goto out;
         }
         self = 1;
     } else {
         if (admin_signed(kr, ev, err) != 0) goto out;
         if (is_admin(source) && EVP_PKEY_eq(pk, kr->anchor) != 1) {
-            refuse(err, ev, "admin source %s can only be registered with the admin key %s", source,
+            jk_envelope_refuse(err, ev, "admin source %s can only be registered with the admin key %s", source,
                    kr->anchor_id);
             goto out;
         }
@@ -262,34 +243,34 @@ static int apply_operator(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t brok
     const char *op = json_string_value(json_object_get(ev->data, "operator"));
     const char *b64 = json_string_value(json_object_get(ev->data, "signing_key"));
     if (op == NULL || b64 == NULL)
-        return refuse(err, ev, "data.operator and data.signing_key must be strings");
+        return jk_envelope_refuse(err, ev, "data.operator and data.signing_key must be strings");
     char source[80];
     snprintf(source, sizeof source, "op:%s", op);
     if (strlen(op) > 32 || !is_source(source))
-        return refuse(err, ev, "data.operator \"%s\" cannot name a source", op);
+        return jk_envelope_refuse(err, ev, "data.operator \"%s\" cannot name a source", op);
     if (admin_signed(kr, ev, err) != 0) return -1;
     jk_err_t why;
     EVP_PKEY *pk = jk_key_from_public_b64(b64, &why);
-    if (pk == NULL) return refuse(err, ev, "data.signing_key: %s", why.msg);
+    if (pk == NULL) return jk_envelope_refuse(err, ev, "data.signing_key: %s", why.msg);
     char id[17];
     if (jk_key_id(pk, id, &why) != 0) {
         EVP_PKEY_free(pk);
-        return refuse(err, ev, "data.signing_key: %s", why.msg);
+        return jk_envelope_refuse(err, ev, "data.signing_key: %s", why.msg);
     }
     return add_key(kr, ev, source, pk, id, broker_ms, 0, err);
 }
 
 static int apply_revoked(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broker_ms, jk_err_t *err)
 {
-    const char *source = data_string(ev->data, 2, "source");
-    const char *key_id = data_string(ev->data, 2, "key_id");
+    const char *source = jk_envelope_data_string(ev->data, 2, "source");
+    const char *key_id = jk_envelope_data_string(ev->data, 2, "key_id");
     if (source == NULL || key_id == NULL)
-        return refuse(err, ev, "data must be {\"source\",\"key_id\"}, both strings");
+        return jk_envelope_refuse(err, ev, "data must be {\"source\",\"key_id\"}, both strings");
     if (admin_signed(kr, ev, err) != 0) return -1;
     kr_key_t *k = key_by_id(src_find(kr, source), key_id);
-    if (k == NULL) return refuse(err, ev, "key %s of %s is not registered", key_id, source);
+    if (k == NULL) return jk_envelope_refuse(err, ev, "key %s of %s is not registered", key_id, source);
     if (EVP_PKEY_eq(k->pk, kr->anchor) == 1)
-        return refuse(err, ev, "the admin key %s cannot be revoked on the log it anchors", key_id);
+        return jk_envelope_refuse(err, ev, "the admin key %s cannot be revoked on the log it anchors", key_id);
     if (k->revoked_ms == INT64_MAX) k->revoked_ms = broker_ms; /* a resent one changes nothing */
     return 0;
 }
@@ -300,12 +281,12 @@ int jk_keyreg_apply(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broker_ms,
     int rc = 1;
     if (reg || strcmp(ev->type, "key.revoked") == 0) {
         if (!is_admin(ev->source))
-            return refuse(err, ev, "only an admin source may register or revoke keys");
+            return jk_envelope_refuse(err, ev, "only an admin source may register or revoke keys");
         rc = reg ? apply_registered(kr, ev, broker_ms, err) : apply_revoked(kr, ev, broker_ms, err);
         if (rc != 0) return -1;
     } else if (strcmp(ev->type, "operator.registered") == 0) {
         if (!is_admin(ev->source))
-            return refuse(err, ev, "only an admin source may register operators");
+            return jk_envelope_refuse(err, ev, "only an admin source may register operators");
         if (apply_operator(kr, ev, broker_ms, err) != 0) return -1;
         rc = 1; /* the operator registry (operators.h) applies the rest */
     }

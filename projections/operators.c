@@ -151,25 +151,6 @@ static int is_key32(const char *s)
     return n == 32;
 }
 
-static int refuse(jk_err_t *err, const jk_envelope_t *ev, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int refuse(jk_err_t *err, const jk_envelope_t *ev, const char *fmt, ...)
-{
-    char why[384];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    return jk_err_set(err, "%s %s from %s refused: %s", ev->type, ev->id, ev->source, why);
-}
-
-/* The string field name of data, which must have exactly nfields fields. */
-static const char *data_string(const json_t *data, size_t nfields, const char *name)
-{
-    if (!json_is_object(data) || json_object_size(data) != nfields) return NULL;
-    return json_string_value(json_object_get(data, name));
-}
-
 /* The entry for id, created when new; NULL when out of memory. */
 static op_entry_t *op_get(jk_operators_t *ops, const char *id)
 {
@@ -186,23 +167,23 @@ static op_entry_t *op_get(jk_operators_t *ops, const char *id)
 
 static int apply_registered(jk_operators_t *ops, const jk_envelope_t *ev, int64_t t, jk_err_t *err)
 {
-    const char *id = data_string(ev->data, 5, "operator");
-    const char *dep = data_string(ev->data, 5, "department");
-    const char *role = data_string(ev->data, 5, "role");
-    const char *sk = data_string(ev->data, 5, "signing_key");
-    const char *ek = data_string(ev->data, 5, "encryption_key");
+    const char *id = jk_envelope_data_string(ev->data, 5, "operator");
+    const char *dep = jk_envelope_data_string(ev->data, 5, "department");
+    const char *role = jk_envelope_data_string(ev->data, 5, "role");
+    const char *sk = jk_envelope_data_string(ev->data, 5, "signing_key");
+    const char *ek = jk_envelope_data_string(ev->data, 5, "encryption_key");
     if (id == NULL || dep == NULL || role == NULL || sk == NULL || ek == NULL)
-        return refuse(err, ev,
+        return jk_envelope_refuse(err, ev,
                       "data must be {\"operator\",\"department\",\"role\",\"signing_key\","
                       "\"encryption_key\"}, all strings");
     if (!is_operator_id(id))
-        return refuse(err, ev, "data.operator \"%s\" is not [a-z0-9_.-]{1,32}", id);
+        return jk_envelope_refuse(err, ev, "data.operator \"%s\" is not [a-z0-9_.-]{1,32}", id);
     if (!is_department(dep))
-        return refuse(err, ev, "data.department \"%s\" is not [a-z0-9_]+", dep);
+        return jk_envelope_refuse(err, ev, "data.department \"%s\" is not [a-z0-9_]+", dep);
     if (!is_role(role))
-        return refuse(err, ev, "data.role \"%s\" is not staff, bulk or admin", role);
-    if (!is_key32(sk)) return refuse(err, ev, "data.signing_key is not the base64 of 32 bytes");
-    if (!is_key32(ek)) return refuse(err, ev, "data.encryption_key is not the base64 of 32 bytes");
+        return jk_envelope_refuse(err, ev, "data.role \"%s\" is not staff, bulk or admin", role);
+    if (!is_key32(sk)) return jk_envelope_refuse(err, ev, "data.signing_key is not the base64 of 32 bytes");
+    if (!is_key32(ek)) return jk_envelope_refuse(err, ev, "data.encryption_key is not the base64 of 32 bytes");
 
     op_period_t p = {.registered_ms = t, .revoked_ms = INT64_MAX};
     p.department = strdup(dep);
@@ -223,7 +204,7 @@ static int apply_registered(jk_operators_t *ops, const jk_envelope_t *ev, int64_
     }
     if (e == NULL) {
         period_clear(&p);
-        return refuse(err, ev, "out of memory");
+        return jk_envelope_refuse(err, ev, "out of memory");
     }
     /* A registration of an ID that is still registered ends the earlier period here: the
      * latest period that started at or before a time is the one in force (period_at). */
@@ -235,15 +216,15 @@ static int apply_registered(jk_operators_t *ops, const jk_envelope_t *ev, int64_
 
 static int apply_revoked(jk_operators_t *ops, const jk_envelope_t *ev, int64_t t, jk_err_t *err)
 {
-    const char *id = data_string(ev->data, 2, "operator");
-    const char *reason = data_string(ev->data, 2, "reason");
+    const char *id = jk_envelope_data_string(ev->data, 2, "operator");
+    const char *reason = jk_envelope_data_string(ev->data, 2, "reason");
     if (id == NULL || reason == NULL)
-        return refuse(err, ev, "data must be {\"operator\",\"reason\"}, both strings");
-    if (reason[0] == '\0') return refuse(err, ev, "data.reason must not be empty");
+        return jk_envelope_refuse(err, ev, "data must be {\"operator\",\"reason\"}, both strings");
+    if (reason[0] == '\0') return jk_envelope_refuse(err, ev, "data.reason must not be empty");
     const op_entry_t *e = op_find(ops, id);
-    if (e == NULL) return refuse(err, ev, "operator \"%s\" is not registered", id);
+    if (e == NULL) return jk_envelope_refuse(err, ev, "operator \"%s\" is not registered", id);
     op_period_t *p = period_open(e);
-    if (p == NULL) return refuse(err, ev, "operator \"%s\" is already revoked", id);
+    if (p == NULL) return jk_envelope_refuse(err, ev, "operator \"%s\" is already revoked", id);
     p->revoked_ms = t;
     return 0;
 }
@@ -254,22 +235,22 @@ static int apply_granted(jk_operators_t *ops, const jk_envelope_t *ev, int64_t t
     const char *id = json_string_value(json_object_get(d, "operator"));
     const json_t *arr = json_object_get(d, "purposes");
     if (json_object_size(d) != 2 || id == NULL || !json_is_array(arr))
-        return refuse(err, ev,
+        return jk_envelope_refuse(err, ev,
                       "data must be {\"operator\",\"purposes\"}, a string and an array of "
                       "purpose codes");
     size_t n = json_array_size(arr);
     for (size_t i = 0; i < n; i++) {
         const char *code = json_string_value(json_array_get(arr, i));
         if (code == NULL || !is_purpose_code(code))
-            return refuse(err, ev, "data.purposes[%zu] is not a purpose code ([a-z0-9_.]+)", i);
+            return jk_envelope_refuse(err, ev, "data.purposes[%zu] is not a purpose code ([a-z0-9_.]+)", i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(code, json_string_value(json_array_get(arr, j))) == 0)
-                return refuse(err, ev, "data.purposes[%zu] \"%s\" is repeated", i, code);
+                return jk_envelope_refuse(err, ev, "data.purposes[%zu] \"%s\" is repeated", i, code);
     }
     const op_entry_t *e = op_find(ops, id);
-    if (e == NULL) return refuse(err, ev, "operator \"%s\" is not registered", id);
+    if (e == NULL) return jk_envelope_refuse(err, ev, "operator \"%s\" is not registered", id);
     op_period_t *p = period_open(e);
-    if (p == NULL) return refuse(err, ev, "operator \"%s\" is revoked", id);
+    if (p == NULL) return jk_envelope_refuse(err, ev, "operator \"%s\" is revoked", id);
 
     op_grant_t g = {.from_ms = t, .purposes = calloc(n ? n : 1, sizeof(char *))};
     for (size_t i = 0; g.purposes != NULL && i < n; i++) {
@@ -279,14 +260,14 @@ static int apply_granted(jk_operators_t *ops, const jk_envelope_t *ev, int64_t t
     }
     if (g.purposes == NULL || g.n != n) {
         grant_clear(&g);
-        return refuse(err, ev, "out of memory");
+        return jk_envelope_refuse(err, ev, "out of memory");
     }
     if (p->n_grants == p->cap_grants) {
         size_t cap = p->cap_grants ? p->cap_grants * 2 : 2;
         op_grant_t *grants = realloc(p->grants, cap * sizeof *grants);
         if (grants == NULL) {
             grant_clear(&g);
-            return refuse(err, ev, "out of memory");
+            return jk_envelope_refuse(err, ev, "out of memory");
         }
         p->grants = grants;
         p->cap_grants = cap;
@@ -308,7 +289,7 @@ int jk_operators_apply(jk_operators_t *ops, const jk_envelope_t *ev, int64_t bro
     else
         return 1;
     if (strncmp(ev->source, "admin:", 6) != 0)
-        return refuse(err, ev, "only an admin source may register, revoke or grant");
+        return jk_envelope_refuse(err, ev, "only an admin source may register, revoke or grant");
     /* The admin topic's order is the truth: should the broker's clock step back, an event still
      * takes effect no earlier than the one before it, so periods and grants stay in time order. */
     int64_t t = broker_ms > ops->last_ms ? broker_ms : ops->last_ms;

@@ -69,4 +69,11 @@ int jk_envelope_verify(const jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err);
 /* SHA-256 of arbitrary bytes as hex (used for key ids, file digests). */
 int jk_sha256_hex(const void *buf, size_t len, char out[65]);
 
+/* For the projections of admin events: an error "<type> <id> from <source> refused: <why>"
+ * (returns -1), and the string field name of data, which must have exactly nfields fields
+ * (NULL otherwise). */
+int jk_envelope_refuse(jk_err_t *err, const jk_envelope_t *ev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *jk_envelope_data_string(const json_t *data, size_t nfields, const char *name);
+
 #endif
