@@ -309,35 +309,6 @@ static int apply_one(struct auditor *au, const jk_record_t *r, jk_err_t *err)
     return 0;
 }
 
-/* Ids among these that the auditor already processed. */
-static jk_strmap_t *processed_ids(struct auditor *au, const char *const *ids, size_t n,
-                                  jk_err_t *err)
-{
-    jk_strmap_t *seen = jk_strmap_new();
-    if (!seen) {
-        jk_err_set(err, "out of memory");
-        return NULL;
-    }
-    if (n == 0) return seen;
-    char *arr = jk_pg_array(ids, n);
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT event_id FROM %s.audit_events WHERE event_id = ANY($1::text[])", au->schema);
-    const char *params[1] = {arr};
-    PGresult *r = PQexecParams(au->db, sql, 1, NULL, params, NULL, NULL, 0);
-    free(arr);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        jk_err_set(err, "checking event ids: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        jk_strmap_free(seen);
-        return NULL;
-    }
-    for (int i = 0; i < PQntuples(r); i++)
-        jk_strmap_put(seen, PQgetvalue(r, i, 0), seen);
-    PQclear(r);
-    return seen;
-}
-
 static int copy_into(struct auditor *au, const char *table, jk_copy_t *cp, jk_err_t *err)
 {
     if (cp->rows == 0) return 0;
@@ -372,7 +343,7 @@ static int run_batch(struct auditor *au, jk_batch_t *b, jk_err_t *err)
     for (size_t i = 0; i < b->n; i++)
         if (b->recs[i].ev && b->recs[i].status != JK_REC_BAD_SIGNATURE)
             ids[nids++] = b->recs[i].ev->id;
-    jk_strmap_t *seen = processed_ids(au, ids, nids, err);
+    jk_strmap_t *seen = jk_pg_ids_seen(au->db, au->schema, "audit_events", ids, nids, err);
     free(ids);
     int rc = seen ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < b->n; i++) {

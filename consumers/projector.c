@@ -180,31 +180,6 @@ static int load_states(struct projector *pj, const char *const *codes, size_t n,
     return 0;
 }
 
-/* Ids among these that the projector already processed (a producer's resend after a restart). */
-static jk_strmap_t *processed_ids(struct projector *pj, const char *const *ids, size_t n,
-                                  jk_err_t *err)
-{
-    jk_strmap_t *seen = jk_strmap_new();
-    if (!seen || n == 0) return seen;
-    char *arr = jk_pg_array(ids, n);
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT event_id FROM %s.events WHERE event_id = ANY($1::text[])",
-             pj->schema);
-    const char *params[1] = {arr};
-    PGresult *r = PQexecParams(pj->db, sql, 1, NULL, params, NULL, NULL, 0);
-    free(arr);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        jk_err_set(err, "checking event ids: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        jk_strmap_free(seen);
-        return NULL;
-    }
-    for (int i = 0; i < PQntuples(r); i++)
-        jk_strmap_put(seen, PQgetvalue(r, i, 0), seen);
-    PQclear(r);
-    return seen;
-}
-
 static struct slot *slot_for(struct projector *pj, const char *code)
 {
     struct slot *s = jk_strmap_get(pj->slots, code);
@@ -599,7 +574,7 @@ static int run_batch(struct projector *pj, jk_batch_t *b, jk_err_t *err)
         if (json_is_string(nc) && json_string_length(nc) == 11)
             codes[ncodes++] = json_string_value(nc);
     }
-    jk_strmap_t *seen = processed_ids(pj, ids, nids, err);
+    jk_strmap_t *seen = jk_pg_ids_seen(pj->db, pj->schema, "events", ids, nids, err);
     int rc = seen ? load_states(pj, codes, ncodes, err) : -1;
     free(ids);
     free(codes);

@@ -10,7 +10,6 @@
  * an admin source can only ever be registered with it: the log cannot replace its own root. */
 #include "jukilog/keyreg.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,10 @@
 /* pg.c: connecting to the tenant's PostgreSQL cluster and running embedded SQL scripts. */
 #include "jukilog/pg.h"
 
+#include "jukilog/strmap.h"
 #include "jukilog/util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -396,4 +398,32 @@ void jk_rows_free(jk_rows_t *rw)
     for (int i = 0; i < JK_ROWS_MAX_COLS; i++)
         jk_copy_free(&rw->col[i]);
     memset(rw, 0, sizeof *rw);
+}
+
+jk_strmap_t *jk_pg_ids_seen(PGconn *db, const char *schema, const char *table,
+                            const char *const *ids, size_t n, jk_err_t *err)
+{
+    jk_strmap_t *seen = jk_strmap_new();
+    if (!seen) {
+        jk_err_set(err, "out of memory");
+        return NULL;
+    }
+    if (n == 0) return seen;
+    char *arr = jk_pg_array(ids, n);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT event_id FROM %s.%s WHERE event_id = ANY($1::text[])",
+             schema, table);
+    const char *params[1] = {arr};
+    PGresult *r = PQexecParams(db, sql, 1, NULL, params, NULL, NULL, 0);
+    free(arr);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        jk_err_set(err, "checking event ids: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        jk_strmap_free(seen);
+        return NULL;
+    }
+    for (int i = 0; i < PQntuples(r); i++)
+        jk_strmap_put(seen, PQgetvalue(r, i, 0), seen);
+    PQclear(r);
+    return seen;
 }

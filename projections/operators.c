@@ -8,7 +8,6 @@
  * sorted by ID (registrations are rare; lookups are a binary search, listing is in order). */
 #include "jukilog/operators.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

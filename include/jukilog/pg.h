@@ -85,6 +85,12 @@ int jk_rows_run(PGconn *db, const char *sql, jk_rows_t *rw, jk_err_t *err);
 void jk_rows_clear(jk_rows_t *rw);
 void jk_rows_free(jk_rows_t *rw);
 
+/* The ids among ids[0..n) that stand in the event_id column of schema.table, as a set (keys
+ * only), in one query: how an exactly-once consumer drops events it processed before (a
+ * producer's resend after a restart). NULL on error. */
+struct jk_strmap *jk_pg_ids_seen(PGconn *db, const char *schema, const char *table,
+                                 const char *const *ids, size_t n, jk_err_t *err);
+
 /* A text[] literal ('{"a","b"}') of n strings for = ANY($1); malloc'd. */
 char *jk_pg_array(const char *const *items, size_t n);
 
