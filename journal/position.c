@@ -8,11 +8,30 @@
 #include "jukilog/chain.h"
 #include "jukilog/pg.h"
 
+/* Observes again the events that waited in source's gap ("seq:prev:hash ..."). */
+static int restore_waiting(jk_chain_t *ch, const char *source, const char *waiting)
+{
+    const char *p = waiting;
+    while (*p) {
+        long long seq;
+        char prev[65], hash[65];
+        int used = 0;
+        if (sscanf(p, "%lld:%64[0-9a-f]:%64[0-9a-f]%n", &seq, prev, hash, &used) != 3 || used == 0)
+            return -1;
+        jk_chain_observe(ch, source, seq, prev, hash);
+        p += used;
+        while (*p == ' ')
+            p++;
+    }
+    return 0;
+}
+
 static int restore_chains(PGconn *db, const char *schema, const char *consumer, jk_consumer_t *c,
                           jk_err_t *err)
 {
     char sql[256];
-    snprintf(sql, sizeof sql, "SELECT source, linked, head FROM %s.chain_heads WHERE consumer = $1",
+    snprintf(sql, sizeof sql,
+             "SELECT source, linked, head, waiting FROM %s.chain_heads WHERE consumer = $1",
              schema);
     const char *params[1] = {consumer};
     PGresult *r = PQexecParams(db, sql, 1, NULL, params, NULL, NULL, 0);
@@ -22,10 +41,17 @@ static int restore_chains(PGconn *db, const char *schema, const char *consumer, 
         return -1;
     }
     int rc = 0;
-    for (int i = 0; i < PQntuples(r) && rc == 0; i++)
-        if (jk_chain_restore(jk_consumer_chain(c), PQgetvalue(r, i, 0), atoll(PQgetvalue(r, i, 1)),
-                             PQgetvalue(r, i, 2)))
-            rc = jk_err_set(err, "chain head of %s cannot be restored", PQgetvalue(r, i, 0));
+    jk_chain_t *ch = jk_consumer_chain(c);
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        const char *source = PQgetvalue(r, i, 0);
+        if (jk_chain_restore(ch, source, atoll(PQgetvalue(r, i, 1)), PQgetvalue(r, i, 2)))
+            rc = jk_err_set(err, "chain head of %s cannot be restored", source);
+        else if (restore_waiting(ch, source, PQgetvalue(r, i, 3)))
+            rc = jk_err_set(err,
+                            "the events waiting in the chain of %s cannot be restored: "
+                            "\"%.60s\" is not seq:prev:hash",
+                            source, PQgetvalue(r, i, 3));
+    }
     PQclear(r);
     return rc;
 }
@@ -65,7 +91,21 @@ int jk_position_restore(PGconn *db, const char *schema, const char *consumer, jk
 struct rows {
     jk_rows_t rw;
     const char *consumer;
+    const jk_chain_t *chain;
+    /* one source's waiting events as stored, each at most WAIT_ITEM characters */
+    char *waiting;
+    size_t len, cap;
 };
+
+#define WAIT_ITEM (20 + 1 + 64 + 1 + 64 + 1)
+
+static void add_waiting(void *ctx, int64_t seq, const char *prev, const char *hash)
+{
+    struct rows *r = ctx;
+    if (r->len + WAIT_ITEM + 1 > r->cap) return; /* more than the summary counted: cannot be */
+    r->len += (size_t)snprintf(r->waiting + r->len, r->cap - r->len, "%s%lld:%.64s:%.64s",
+                               r->len ? " " : "", (long long)seq, prev, hash);
+}
 
 static void chain_row(void *ctx, const jk_chain_summary_t *cs)
 {
@@ -74,6 +114,21 @@ static void chain_row(void *ctx, const jk_chain_summary_t *cs)
     jk_rows_text(&r->rw, cs->source);
     jk_rows_int(&r->rw, cs->linked);
     jk_rows_text(&r->rw, cs->head);
+    r->len = 0;
+    size_t need = (size_t)cs->waiting * WAIT_ITEM + 1;
+    if (need > r->cap) {
+        char *nw = realloc(r->waiting, need);
+        if (nw == NULL) {
+            r->rw.bad = 1; /* reported as out of memory when the rows are written */
+            jk_rows_end_row(&r->rw);
+            return;
+        }
+        r->waiting = nw;
+        r->cap = need;
+    }
+    r->waiting[0] = '\0';
+    if (cs->waiting > 0) jk_chain_foreach_waiting(r->chain, cs->source, add_waiting, r);
+    jk_rows_text(&r->rw, r->waiting);
     jk_rows_end_row(&r->rw);
 }
 
@@ -84,8 +139,8 @@ static int upsert(PGconn *db, const char *schema, const char *table, const char 
 {
     char sql[768];
     snprintf(sql, sizeof sql,
-             "INSERT INTO %s.%s SELECT * FROM unnest(%s) ON CONFLICT (%s) DO UPDATE SET %s",
-             schema, table, types, key, set);
+             "INSERT INTO %s.%s SELECT * FROM unnest(%s) ON CONFLICT (%s) DO UPDATE SET %s", schema,
+             table, types, key, set);
     return jk_rows_run(db, sql, rw, err);
 }
 
@@ -106,18 +161,22 @@ void jk_position_take(jk_position_t *pos, const char *consumer, jk_consumer_t *c
     }
     pos->offsets = r.rw;
     memset(&r.rw, 0, sizeof r.rw);
-    jk_chain_foreach(jk_consumer_chain(c), chain_row, &r);
+    r.chain = jk_consumer_chain(c);
+    jk_chain_foreach(r.chain, chain_row, &r);
+    free(r.waiting);
     pos->heads = r.rw;
 }
 
 int jk_position_write(PGconn *db, const char *schema, jk_position_t *pos, jk_err_t *err)
 {
-    int rc = upsert(db, schema, "consumer_offsets", "$1::text[], $2::text[], $3::int[], $4::bigint[]",
-                    "consumer, topic, partition", "next_offset = EXCLUDED.next_offset",
-                    &pos->offsets, err);
+    int rc = upsert(db, schema, "consumer_offsets",
+                    "$1::text[], $2::text[], $3::int[], $4::bigint[]", "consumer, topic, partition",
+                    "next_offset = EXCLUDED.next_offset", &pos->offsets, err);
     if (rc == 0)
-        rc = upsert(db, schema, "chain_heads", "$1::text[], $2::text[], $3::bigint[], $4::text[]",
-                    "consumer, source", "linked = EXCLUDED.linked, head = EXCLUDED.head",
+        rc = upsert(db, schema, "chain_heads",
+                    "$1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[]",
+                    "consumer, source",
+                    "linked = EXCLUDED.linked, head = EXCLUDED.head, waiting = EXCLUDED.waiting",
                     &pos->heads, err);
     jk_position_free(pos);
     return rc;
