@@ -83,7 +83,8 @@
  *    reads the cuts before the offsets, which only grow, so the offsets it reads are at or past
  *    the cut it starts from. The group's first cut (partition -1) is where a single projector
  *    left off, so a single projector can hand over to a group; or, when it stopped with events
- *    waiting in a gap of a chain (which chain_heads does not keep), the beginning of the log,
+ *    waiting in a gap of a chain (kept in chain_heads only by positions stored since the waiting
+ *    column exists; counting is right for every position), the beginning of the log,
  *    the members counting what it applied (ensure_base). Not back: once a group has run,
  *    `jukilog projector` without --group refuses (a group of one does the same work).
  * 5. Notices. A source's chain has one writer, so one member at a time, the holder of an
@@ -397,9 +398,9 @@ static int ensure_base(pgroup_t *g, jk_err_t *err)
     snprintf(n, sizeof n, "%s", PQgetvalue(r, 0, 0));
     snprintf(log_ms, sizeof log_ms, "%s", PQgetvalue(r, 0, 1));
     PQclear(r);
-    /* chain_heads keeps a source's linked head, not the events a single projector applied ahead
-     * of a missing predecessor (a gap in the chain), which wait in its chain until the
-     * predecessor comes. Without them the group would merge on differently from where it stopped
+    /* chain_heads keeps a source's linked head, and the events a single projector applied ahead
+     * of a missing predecessor (a gap in the chain) only where it stored its position since the
+     * waiting column exists; they wait in its chain until the predecessor comes. Without them the group would merge on differently from where it stopped
      * (the events after the gap not ready), and number the events and clock the log otherwise
      * than a rebuild. Then the group's first cut is the beginning of the log: the members count
      * (segment 0 ending where the single projector stopped, a prefix of its order, as in 1) what

@@ -4,9 +4,11 @@
  * queue and a small buffer, and the next event is taken from the partition heads only when every
  * partition that is not at its end has a head to compare. Among the heads, a source's events
  * come in the order of their seq (the producer's own order, which the broker's clock cannot give
- * across partitions: one producer's batch lands on several partitions in the same millisecond),
- * and otherwise by broker time, then partition. So a rebuild, a replay and a live run apply the
- * same events in the same order, whatever the interleaving in which the broker delivered them;
+ * across partitions: one producer's batch lands on several partitions in the same millisecond,
+ * so a source's next event goes before an earlier one of a later seq up to JK_ORDER_WINDOW_MS
+ * apart), and otherwise by broker time, then partition. So a rebuild, a replay and a live run
+ * apply the same events in the same order, whatever the interleaving in which the broker
+ * delivered them, and however late an event lost in a gap comes (unsettled);
  * and only the partitions the merge waits on are read, so memory stays bounded by the buffers.
  *
  * Two librdkafka handles: one for the caller's topics, assigned at the caller's offsets, and one
@@ -44,6 +46,9 @@ struct part {
     int verified;  /* rec's signature has been checked (not only its form and hash) */
     int presumed;  /* held back as authentic without a check, to be confirmed (verify_heads) */
     int64_t limit; /* jk_consumer_limit: the merge takes nothing from here on (-1: no limit) */
+    /* The wall time at which the broker said, when asked, that the partition ended at
+     * settled_hi (see unsettled). */
+    int64_t settled_ms, settled_hi;
 };
 
 struct jk_consumer {
@@ -632,6 +637,43 @@ static int at_end(jk_consumer_t *c, struct part *p)
     return 1;
 }
 
+/* Whether a head waiting for its predecessor (the earliest head, none ready before it) may be
+ * taken: only when no event of the log can still come before it in the one order, which a
+ * replay of the same log decides with every event at hand. An event that comes later would be
+ * taken first if it were a ready head no later than t = the waiting head's broker time plus
+ * JK_ORDER_WINDOW_MS; one appended once the broker's clock is past t cannot be. So each partition
+ * read to its end is asked for its end once the wall clock is past t by JK_ORDER_SETTLE_MS (the
+ * broker stamps an event a moment before a reader can see it, and its clock may differ a little
+ * from this host's): if nothing came by then, nothing will. Returns a partition with more to read
+ * (wait for it); otherwise sets *until to the wall time to wait for, 0 when the head may be
+ * taken. A replay, far behind the wall clock, asks each partition at its end once. */
+static struct part *unsettled(jk_consumer_t *c, int64_t t, int64_t *until)
+{
+    *until = 0;
+    int64_t now = jk_now_ms(), after = t + JK_ORDER_SETTLE_MS;
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct part *p = c->parts[i];
+        if (p->head < p->len || at_limit(p)) continue;
+        if (p->settled_hi == p->next && p->settled_ms > after) continue;
+        int64_t lo, hi;
+        jk_err_t e;
+        if (ask_client(c, &e) != 0 ||
+            rd_kafka_query_watermark_offsets(c->ask_rk, p->topic, p->partition, &lo, &hi, 5000) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR) {
+            *until = now + 100; /* the broker cannot tell now: ask again */
+            return NULL;
+        }
+        if (hi > p->next) {
+            p->at_eof = 0;
+            return p;
+        }
+        p->settled_hi = hi;
+        p->settled_ms = now;
+        if (now <= after) *until = after + 1;
+    }
+    return NULL;
+}
+
 /* Waits at most timeout_ms for a message on any partition (every partition is at its end). */
 static void wait_any(jk_consumer_t *c, int timeout_ms)
 {
@@ -714,7 +756,24 @@ static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
             }
             continue;
         }
-        struct part *take = blocked ? NULL : ready ? ready : any;
+        /* A ready head is taken before an earlier one waiting for its predecessor if it is no
+         * more than JK_ORDER_WINDOW_MS later (one producer's batch spread over partitions);
+         * the waiting head is taken once nothing can come before it (unsettled). A source not
+         * followed from its first event (a reader that starts at the end) has no order to
+         * restore: its heads are taken as they come. */
+        struct part *take = NULL;
+        int64_t until = 0;
+        if (!blocked) {
+            if (ready && (!any || head_before(ready, ready_i, any, any_i) ||
+                          ready->rec.broker_ms <= any->rec.broker_ms + JK_ORDER_WINDOW_MS))
+                take = ready;
+            else if (any && jk_chain_linked(c->chain, any->rec.ev->source) == 0)
+                take = any;
+            else if (any) {
+                blocked = unsettled(c, any->rec.broker_ms + JK_ORDER_WINDOW_MS, &until);
+                if (!blocked && until == 0) take = any;
+            }
+        }
         /* The caller may keep the next record for a later poll: the batch ends before it. */
         if (take && c->hold && take->rec.status != JK_REC_SKIPPED &&
             c->hold(c, &take->rec, c->hold_ctx))
@@ -725,6 +784,8 @@ static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
             int64_t left = deadline - jk_now_ms();
             if (b->n > 0 || left <= 0 || c->nparts == 0) break;
             int wait = left < 100 ? (int)left : 100;
+            if (until && until - jk_now_ms() < wait) wait = (int)(until - jk_now_ms());
+            if (wait < 0) wait = 0;
             if (blocked) {
                 if (fill(blocked, wait, err)) return -1;
             } else {

@@ -53,6 +53,15 @@ void jk_batch_free(jk_batch_t *b);
 
 typedef struct jk_consumer jk_consumer_t;
 
+/* The one order (consumer.c): a source's event that is its next in seq goes before an earlier
+ * event waiting for its predecessor when it is at most JK_ORDER_WINDOW_MS later in broker time;
+ * a waiting event is taken once nothing can still come before it, which a reader at the log's
+ * end knows JK_ORDER_SETTLE_MS of wall clock after that window (broker and host clocks are
+ * taken to agree within that). So a reader at the end and a replay order the same log alike,
+ * even when a lost event comes long after its successors. */
+#define JK_ORDER_WINDOW_MS 250
+#define JK_ORDER_SETTLE_MS 1000
+
 /* Opens a consumer and loads the key registry from the tenant's admin topic up to its current
  * end, trusting the admin public key in $JUKILOG_HOME/keys when it is there. */
 jk_consumer_t *jk_consumer_open(const jk_config_t *cfg, jk_err_t *err);
