@@ -674,7 +674,7 @@ static struct part *unsettled(jk_consumer_t *c, int64_t t, int64_t *until)
     return NULL;
 }
 
-/* Waits at most timeout_ms for a message on any partition (every partition is at its end). */
+/* Waits at most timeout_ms for a message on any partition whose queue was empty. */
 static void wait_any(jk_consumer_t *c, int timeout_ms)
 {
     struct pollfd pfd = {.fd = c->wake[0], .events = POLLIN};
@@ -786,11 +786,10 @@ static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
             int wait = left < 100 ? (int)left : 100;
             if (until && until - jk_now_ms() < wait) wait = (int)(until - jk_now_ms());
             if (wait < 0) wait = 0;
-            if (blocked) {
-                if (fill(blocked, wait, err)) return -1;
-            } else {
-                wait_any(c, wait);
-            }
+            /* Also for a partition that is waited for: librdkafka's batch read would wait its
+             * whole timeout for a full batch, however soon the first message came. Each pass of
+             * the loop takes what arrived (fill with no wait). */
+            wait_any(c, wait);
             continue;
         }
         rd_kafka_message_t *m = take->buf[take->head++];
