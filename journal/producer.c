@@ -29,6 +29,7 @@
 #include "jukilog/keys.h"
 #include "jukilog/seqstate.h"
 #include "jukilog/spool.h"
+#include "jukilog/util.h"
 
 struct jk_producer {
     char source[72];
@@ -53,6 +54,7 @@ struct jk_producer {
     } *unsent;
     size_t nunsent, capunsent;
     size_t handed;
+    int64_t handed_ms; /* when events were last handed over */
     int unsent_lost; /* a copy could not be kept: the spool is the only list */
 };
 
@@ -336,6 +338,7 @@ static int hand_unsent(jk_producer_t *p, jk_err_t *err)
     for (size_t i = 0; i < p->nunsent && rc == 0; i++)
         rc = send_cb(&s, p->unsent[i].topic, p->unsent[i].key, p->unsent[i].event);
     p->handed += s.queued;
+    p->handed_ms = jk_now_ms();
     if (rc) p->unsent_lost = 1; /* some went, some not: the next flush sends the whole spool */
     drop_unsent(p);
     return rc ? -1 : 0;
@@ -423,7 +426,11 @@ int jk_producer_poll(jk_producer_t *p, int timeout_ms, jk_err_t *err)
                    "again with the next ones", p->failed, p->failure, p->spool_path);
         return -1;
     }
-    if (accounted(p) && p->nunsent == 0 && p->handed > 0 && p->ok == p->handed)
+    /* Settling writes the state file and empties the spool (fsyncs and a journal commit, some
+     * milliseconds under load): a producer that keeps sending, as a busy provider, settles when
+     * it pauses, or every JK_PRODUCER_SETTLE events in jk_producer_send. */
+    if (accounted(p) && p->nunsent == 0 && p->handed > 0 && p->ok == p->handed &&
+        jk_now_ms() - p->handed_ms >= JK_PRODUCER_PAUSE_MS)
         return settle(p, err);
     return 0;
 }

@@ -51,9 +51,11 @@ int jk_producer_flush(jk_producer_t *p, jk_err_t *err);
  * JK_PRODUCER_SETTLE events it waits for the reports and empties the spool. */
 #define JK_PRODUCER_SETTLE 1024
 int jk_producer_send(jk_producer_t *p, jk_err_t *err);
-/* Serves delivery reports for up to timeout_ms; once every event handed over is confirmed, saves
- * the chain state and empties the spool. Fails (the events stay spooled and go out again with
- * the next send) when the broker refused one. */
+/* Serves delivery reports for up to timeout_ms; once every event handed over is confirmed and
+ * none was handed over for JK_PRODUCER_PAUSE_MS, saves the chain state and empties the spool.
+ * Fails (the events stay spooled and go out again with the next send) when the broker refused
+ * one. */
+#define JK_PRODUCER_PAUSE_MS 100
 int jk_producer_poll(jk_producer_t *p, int timeout_ms, jk_err_t *err);
 /* Sends what was appended (as jk_producer_send) and waits for every report, without emptying
  * the spool: what an interactive program needs before it tells anyone an event is on the log.
