@@ -64,7 +64,15 @@ int main(int argc, char **argv)
     size_t total = (size_t)rate * (size_t)seconds, sent = 0, done = 0, refused = 0;
     long long *lat = calloc(total, sizeof *lat);
     long long *t0 = calloc(total, sizeof *t0);
+    /* The round trip in two legs, split at the provider record's broker time (wall clock, ms):
+     * request sent -> record appended, and record appended -> answer decrypted. */
+    long long *leg1 = calloc(total, sizeof *leg1), *leg2 = calloc(total, sizeof *leg2);
+    int64_t *sent_wall = calloc(total, sizeof *sent_wall);
     jk_strmap_t *pending = jk_strmap_new();
+    if (!lat || !t0 || !leg1 || !leg2 || !sent_wall || !pending) {
+        fprintf(stderr, "%s: out of memory\n", argv[0]);
+        return 2;
+    }
     int64_t start = jk_now_ms();
     int64_t stop_at = start + (int64_t)seconds * 1000 + 15000;
     while (done + refused < total && jk_now_ms() < stop_at) {
@@ -78,6 +86,7 @@ int main(int argc, char **argv)
                               "query", "resident_code", codes[sent % ncodes], "limit", 1);
                 char id[33];
                 t0[sent] = now_us();
+                sent_wall[sent] = jk_now_ms();
                 if (jk_terminal_append(t, "request.inquiry", data, id, &err)) break;
                 jk_strmap_put(pending, id, &t0[sent]);
             }
@@ -99,10 +108,14 @@ int main(int argc, char **argv)
         if (sent_at) {
             if (strncmp(a.type, "provision.", 10) == 0) {
                 json_t *ans = jk_terminal_open_answer(t, &a, &err);
-                if (ans)
+                if (ans) {
+                    size_t i = (size_t)(sent_at - t0);
+                    leg1[done] = a.broker_ms - sent_wall[i];
+                    leg2[done] = jk_now_ms() - a.broker_ms;
                     lat[done++] = now_us() - *sent_at;
-                else
+                } else {
                     refused++;
+                }
                 json_decref(ans);
             } else {
                 refused++;
@@ -111,6 +124,8 @@ int main(int argc, char **argv)
         json_decref(a.data);
     }
     qsort(lat, done, sizeof *lat, cmp_ll);
+    qsort(leg1, done, sizeof *leg1, cmp_ll);
+    qsort(leg2, done, sizeof *leg2, cmp_ll);
     double p50 = done ? lat[done / 2] / 1000.0 : -1,
            p90 = done ? lat[done * 90 / 100] / 1000.0 : -1,
            p99 = done ? lat[done * 99 / 100] / 1000.0 : -1,
@@ -119,12 +134,19 @@ int main(int argc, char **argv)
     while (within20 < done && lat[within20] <= 20000)
         within20++;
     printf("rate=%d seconds=%d sent=%zu answered=%zu refused_or_unopened=%zu lost=%zu "
-           "p50_ms=%.1f p90_ms=%.1f p99_ms=%.1f max_ms=%.1f within_20ms_pct=%.1f\n",
+           "p50_ms=%.1f p90_ms=%.1f p99_ms=%.1f max_ms=%.1f within_20ms_pct=%.1f "
+           "to_record_p50_ms=%lld to_record_p99_ms=%lld to_answer_p50_ms=%lld "
+           "to_answer_p99_ms=%lld\n",
            rate, seconds, sent, done, refused, jk_strmap_count(pending), p50, p90, p99, max,
-           done ? 100.0 * (double)within20 / (double)done : 0.0);
+           done ? 100.0 * (double)within20 / (double)done : 0.0, done ? leg1[done / 2] : -1,
+           done ? leg1[done * 99 / 100] : -1, done ? leg2[done / 2] : -1,
+           done ? leg2[done * 99 / 100] : -1);
     jk_strmap_free(pending);
     free(lat);
     free(t0);
+    free(leg1);
+    free(leg2);
+    free(sent_wall);
     free(codes);
     jk_terminal_close(t);
     jk_config_free(&cfg);
