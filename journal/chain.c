@@ -7,6 +7,7 @@
  * the first; the array is consumed from the front through an offset, not by moving it. */
 #include "jukilog/chain.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -284,5 +285,60 @@ int jk_chain_restore(jk_chain_t *ch, const char *source, int64_t linked, const c
     while (s->n > 0 && s->w[s->off].seq <= linked)
         wait_pop_front(s);
     drain(s);
+    return 0;
+}
+
+/* One waiting event as text: at most 20 digits, ':', 64 hex, ':', 64 hex, and a separator. */
+#define WAIT_TEXT (20 + 1 + 64 + 1 + 64 + 1)
+
+char *jk_chain_waiting_text(const jk_chain_t *ch, const char *source)
+{
+    const chain_src_t *s = src_find(ch, source);
+    size_t n = s ? s->n : 0, len = 0;
+    char *text = malloc(n * WAIT_TEXT + 1);
+    if (text == NULL) return NULL;
+    text[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const chain_wait_t *w = &s->w[s->off + i];
+        len += (size_t)snprintf(text + len, n * WAIT_TEXT + 1 - len, "%s%lld:%.64s:%.64s",
+                                i ? " " : "", (long long)w->seq, w->prev, w->hash);
+    }
+    return text;
+}
+
+/* Reads one "seq:prev:hash" at *p (64 lowercase hex each), moving *p past it. */
+static int waiting_item(const char **p, int64_t *seq, char prev[65], char hash[65])
+{
+    char *end;
+    long long v = strtoll(*p, &end, 10);
+    if (end == *p || *end != ':' || v < 1) return -1;
+    const char *q = end + 1;
+    char *dst[2] = {prev, hash};
+    for (int k = 0; k < 2; k++) {
+        size_t len = strspn(q, "0123456789abcdef");
+        if (len != 64 || (k == 0 ? q[64] != ':' : (q[64] != ' ' && q[64] != '\0'))) return -1;
+        memcpy(dst[k], q, 64);
+        dst[k][64] = '\0';
+        q += 65;
+    }
+    *seq = v;
+    *p = q[-1] == ' ' ? q : q - 1;
+    return 0;
+}
+
+int jk_chain_restore_waiting(jk_chain_t *ch, const char *source, const char *text)
+{
+    /* Checked whole before anything is observed. */
+    for (const char *p = text; *p;) {
+        int64_t seq;
+        char prev[65], hash[65];
+        if (waiting_item(&p, &seq, prev, hash)) return -1;
+    }
+    for (const char *p = text; *p;) {
+        int64_t seq;
+        char prev[65], hash[65];
+        waiting_item(&p, &seq, prev, hash);
+        jk_chain_observe(ch, source, seq, prev, hash);
+    }
     return 0;
 }

@@ -8,24 +8,6 @@
 #include "jukilog/chain.h"
 #include "jukilog/pg.h"
 
-/* Observes again the events that waited in source's gap ("seq:prev:hash ..."). */
-static int restore_waiting(jk_chain_t *ch, const char *source, const char *waiting)
-{
-    const char *p = waiting;
-    while (*p) {
-        long long seq;
-        char prev[65], hash[65];
-        int used = 0;
-        if (sscanf(p, "%lld:%64[0-9a-f]:%64[0-9a-f]%n", &seq, prev, hash, &used) != 3 || used == 0)
-            return -1;
-        jk_chain_observe(ch, source, seq, prev, hash);
-        p += used;
-        while (*p == ' ')
-            p++;
-    }
-    return 0;
-}
-
 static int restore_chains(PGconn *db, const char *schema, const char *consumer, jk_consumer_t *c,
                           jk_err_t *err)
 {
@@ -46,7 +28,7 @@ static int restore_chains(PGconn *db, const char *schema, const char *consumer, 
         const char *source = PQgetvalue(r, i, 0);
         if (jk_chain_restore(ch, source, atoll(PQgetvalue(r, i, 1)), PQgetvalue(r, i, 2)))
             rc = jk_err_set(err, "chain head of %s cannot be restored", source);
-        else if (restore_waiting(ch, source, PQgetvalue(r, i, 3)))
+        else if (jk_chain_restore_waiting(ch, source, PQgetvalue(r, i, 3)))
             rc = jk_err_set(err,
                             "the events waiting in the chain of %s cannot be restored: "
                             "\"%.60s\" is not seq:prev:hash",
@@ -92,20 +74,7 @@ struct rows {
     jk_rows_t rw;
     const char *consumer;
     const jk_chain_t *chain;
-    /* one source's waiting events as stored, each at most WAIT_ITEM characters */
-    char *waiting;
-    size_t len, cap;
 };
-
-#define WAIT_ITEM (20 + 1 + 64 + 1 + 64 + 1)
-
-static void add_waiting(void *ctx, int64_t seq, const char *prev, const char *hash)
-{
-    struct rows *r = ctx;
-    if (r->len + WAIT_ITEM + 1 > r->cap) return; /* more than the summary counted: cannot be */
-    r->len += (size_t)snprintf(r->waiting + r->len, r->cap - r->len, "%s%lld:%.64s:%.64s",
-                               r->len ? " " : "", (long long)seq, prev, hash);
-}
 
 static void chain_row(void *ctx, const jk_chain_summary_t *cs)
 {
@@ -114,21 +83,10 @@ static void chain_row(void *ctx, const jk_chain_summary_t *cs)
     jk_rows_text(&r->rw, cs->source);
     jk_rows_int(&r->rw, cs->linked);
     jk_rows_text(&r->rw, cs->head);
-    r->len = 0;
-    size_t need = (size_t)cs->waiting * WAIT_ITEM + 1;
-    if (need > r->cap) {
-        char *nw = realloc(r->waiting, need);
-        if (nw == NULL) {
-            r->rw.bad = 1; /* reported as out of memory when the rows are written */
-            jk_rows_end_row(&r->rw);
-            return;
-        }
-        r->waiting = nw;
-        r->cap = need;
-    }
-    r->waiting[0] = '\0';
-    if (cs->waiting > 0) jk_chain_foreach_waiting(r->chain, cs->source, add_waiting, r);
-    jk_rows_text(&r->rw, r->waiting);
+    char *waiting = cs->waiting > 0 ? jk_chain_waiting_text(r->chain, cs->source) : NULL;
+    if (cs->waiting > 0 && waiting == NULL) r->rw.bad = 1; /* out of memory: the write fails */
+    jk_rows_text(&r->rw, waiting ? waiting : "");
+    free(waiting);
     jk_rows_end_row(&r->rw);
 }
 
@@ -163,7 +121,6 @@ void jk_position_take(jk_position_t *pos, const char *consumer, jk_consumer_t *c
     memset(&r.rw, 0, sizeof r.rw);
     r.chain = jk_consumer_chain(c);
     jk_chain_foreach(r.chain, chain_row, &r);
-    free(r.waiting);
     pos->heads = r.rw;
 }
 

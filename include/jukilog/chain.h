@@ -56,4 +56,12 @@ void jk_chain_foreach_waiting(const jk_chain_t *ch, const char *source, jk_chain
  * seqs up to `linked` are taken as linked, with head as the last hash. */
 int jk_chain_restore(jk_chain_t *ch, const char *source, int64_t linked, const char *head);
 
+/* The events of source held for a missing predecessor as one line of text, for a position
+ * stored in a table: "seq:prev:hash" in seq order, separated by one space ("" when none).
+ * malloc'd; NULL when out of memory. */
+char *jk_chain_waiting_text(const jk_chain_t *ch, const char *source);
+/* Observes each event of such a text again (after jk_chain_restore of the source). Returns -1,
+ * observing nothing, when the text is not that form. */
+int jk_chain_restore_waiting(jk_chain_t *ch, const char *source, const char *text);
+
 #endif

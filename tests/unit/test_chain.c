@@ -340,6 +340,63 @@ static void test_waiting_stored_and_restored(void **state)
     jk_chain_free(back);
 }
 
+/* The waiting events as one line of text (a position in a table) and back. */
+static void test_waiting_text(void **state)
+{
+    (void)state;
+    jk_chain_t *ch = jk_chain_new();
+    for (int64_t s = 1; s <= 3; s++)
+        see(ch, "cs:1", 1, s);
+    see(ch, "cs:1", 1, 7);
+    see(ch, "cs:1", 1, 5);
+    char want[512];
+    snprintf(want, sizeof want, "5:%s:%s", h(1, 4, 0), h(1, 5, 0));
+    snprintf(want + strlen(want), sizeof want - strlen(want), " 7:%s:%s", h(1, 6, 0), h(1, 7, 0));
+    char *text = jk_chain_waiting_text(ch, "cs:1");
+    assert_string_equal(text, want);
+    char *none = jk_chain_waiting_text(ch, "cs:9");
+    assert_string_equal(none, "");
+    free(none);
+
+    jk_chain_t *back = jk_chain_new();
+    assert_int_equal(jk_chain_restore(back, "cs:1", 3, h(1, 3, 0)), 0);
+    assert_int_equal(jk_chain_restore_waiting(back, "cs:1", text), 0);
+    expect(back, 3, h(1, 3, 0), 2, 5, 0, 0);
+    assert_int_equal(jk_chain_restore_waiting(back, "cs:1", ""), 0);
+    expect(back, 3, h(1, 3, 0), 2, 5, 0, 0);
+    /* A resent copy of a waiting event is a duplicate; the gap fills and everything links. */
+    assert_int_equal(see(back, "cs:1", 1, 7), JK_CHAIN_DUPLICATE);
+    assert_int_equal(see(back, "cs:1", 1, 4), JK_CHAIN_LINKED);
+    assert_int_equal(see(back, "cs:1", 1, 6), JK_CHAIN_LINKED);
+    assert_int_equal(jk_chain_linked(back, "cs:1"), 7);
+    free(text);
+    jk_chain_free(ch);
+    jk_chain_free(back);
+}
+
+/* Text that is not "seq:prev:hash ..." is refused whole: nothing of it is observed. */
+static void test_waiting_text_malformed(void **state)
+{
+    (void)state;
+    char good[160], upper[160], short_hash[160], extra[200], zero[160], two[400];
+    snprintf(good, sizeof good, "5:%s:%s", h(1, 4, 0), h(1, 5, 0));
+    snprintf(upper, sizeof upper, "5:%s:%s", h(1, 4, 0), h(1, 5, 0));
+    for (char *c = upper + 2; *c; c++)
+        if (*c >= 'a' && *c <= 'f') *c = (char)(*c - 'a' + 'A');
+    snprintf(short_hash, sizeof short_hash, "5:%s:%.63s", h(1, 4, 0), h(1, 5, 0));
+    snprintf(extra, sizeof extra, "%sx", good);
+    snprintf(zero, sizeof zero, "0:%s:%s", h(1, 4, 0), h(1, 5, 0));
+    snprintf(two, sizeof two, "%s 6:%s", good, h(1, 5, 0)); /* the second item is cut short */
+    const char *bad[] = {"x", "5", "5:", ":", "5:abc:def", upper, short_hash, extra, zero, two};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        jk_chain_t *ch = jk_chain_new();
+        assert_int_equal(jk_chain_restore(ch, "cs:1", 3, h(1, 3, 0)), 0);
+        assert_int_equal(jk_chain_restore_waiting(ch, "cs:1", bad[i]), -1);
+        expect(ch, 3, h(1, 3, 0), 0, 0, 0, 0);
+        jk_chain_free(ch);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +412,8 @@ int main(void)
         cmocka_unit_test(test_many_sources),
         cmocka_unit_test(test_restore),
         cmocka_unit_test(test_waiting_stored_and_restored),
+        cmocka_unit_test(test_waiting_text),
+        cmocka_unit_test(test_waiting_text_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
