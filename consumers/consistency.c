@@ -12,6 +12,7 @@
  *                          those buckets with the prefecture's as of the submission, adds the
  *                          gaps in the CS's identity chain as the projector saw them, and
  *                          appends consistency.reported. It never repairs anything.
+ * An event of either kind that is not well formed is answered with consistency.refused (why).
  * Exactly once, in the projector's manner: per event, the answers are spooled durably, then its
  * rows and the consumer's offsets and chain heads are committed in one transaction, then the
  * spool is sent. The answers' ids are derived from the submission's, so answering again after
@@ -52,7 +53,7 @@ struct checker {
     EVP_PKEY *key;
     rd_kafka_t *rk; /* for the identity topic's high-water marks */
     int wait_s;
-    long submissions, reports, ignored;
+    long submissions, reports, refused, ignored;
 };
 
 /* A submission as stored between its events. */
@@ -290,11 +291,22 @@ static int advance(struct checker *c, jk_err_t *err)
     return exec(c, "BEGIN", 0, NULL, "storing offsets", err) || commit(c, err) ? -1 : 0;
 }
 
-static void ignore(struct checker *c, const jk_record_t *r, const char *why)
+/* Refuses a CS's event that is not what the protocol says: the refusal goes back to the CS on the
+ * log (consistency.refused, its id derived from the event's, so a replay sends the same one), and
+ * is committed with the position like any answer; submit stops waiting and says why. */
+static int refuse(struct checker *c, const jk_record_t *r, const char *submission,
+                  const char *why, jk_err_t *err)
 {
-    c->ignored++;
-    fprintf(stderr, "consistency: %s %s from %s ignored: %s\n", r->ev->type, r->ev->id,
+    c->refused++;
+    fprintf(stderr, "consistency: %s %s from %s refused: %s\n", r->ev->type, r->ev->id,
             r->ev->source, why);
+    char id[33];
+    derived_id("consistency.refused", r->ev->id, id);
+    const char *code = r->ev->source + strlen("cscheck:");
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "submission", submission, "event",
+                             r->ev->id, "type", r->ev->type, "reason", why);
+    if (!data) return jk_err_set(err, "out of memory");
+    return jk_producer_append_id(c->p, id, c->topic, code, "consistency.refused", code, data, err);
 }
 
 static int on_submitted(struct checker *c, const jk_record_t *r, jk_err_t *err)
@@ -309,17 +321,17 @@ static int on_submitted(struct checker *c, const jk_record_t *r, jk_err_t *err)
     if (!m || strlen(m) != 6 || strcmp(r->ev->source + strlen("cscheck:"), m) != 0 || !dig ||
         !json_is_integer(jb) || !json_is_integer(jr) || json_integer_value(jr) < 0 ||
         !json_is_integer(js) || json_integer_value(js) < 0) {
-        ignore(c, r,
-               "data must hold the sender's municipality, digests, buckets, records and "
-               "identity_seq");
-        return 1;
+        return refuse(c, r, r->ev->id,
+                      "data must hold the sender's municipality, digests, buckets, records and "
+                      "identity_seq",
+                      err)
+                   ? -1
+                   : 1;
     }
     jk_digests_t theirs = {0}, ours = {0};
     jk_err_t why;
-    if (jk_digests_decode(dig, (uint32_t)json_integer_value(jb), &theirs, &why)) {
-        ignore(c, r, why.msg);
-        return 1;
-    }
+    if (jk_digests_decode(dig, (uint32_t)json_integer_value(jb), &theirs, &why))
+        return refuse(c, r, r->ev->id, why.msg, err) ? -1 : 1;
     char sql[1024];
     snprintf(sql, sizeof sql, "SELECT 1 FROM %s.consistency_submissions WHERE submission = $1",
              c->schema);
@@ -492,8 +504,10 @@ static int on_records(struct checker *c, const jk_record_t *r, jk_err_t *err)
     if (!sub || !json_is_integer(jc) || !json_is_integer(jn) || !json_is_array(recs) ||
         json_integer_value(jc) < 1 || json_integer_value(jc) > json_integer_value(jn) ||
         json_integer_value(jn) > 100000) {
-        ignore(c, r, "data must hold submission, chunk (1..chunks), chunks and records");
-        return 1;
+        return refuse(c, r, sub ? sub : r->ev->id,
+                      "data must hold submission, chunk (1..chunks), chunks and records", err)
+                   ? -1
+                   : 1;
     }
     struct submission s;
     int found = load_submission(c, sub, &s, err);
@@ -580,7 +594,9 @@ static const char consistency_help[] =
     "file as of the submission's broker time, asks for the records of the buckets that\n"
     "differ, and reports the records only in the municipality, only in the prefecture,\n"
     "every field that differs (both values), and the gaps in the CS's identity chain as\n"
-    "the projector saw them. It never repairs anything. Before deciding it waits until\n"
+    "the projector saw them. It never repairs anything; a submission or records that are\n"
+    "not well formed are refused, the reason sent back (consistency.refused). Before\n"
+    "deciding it waits until\n"
     "the projector has read the identity topic past the submission (--wait: at most this\n"
     "long, default 60 s, then exit 2). Exactly once: its position is kept in PostgreSQL\n"
     "with its rows.\n"
@@ -661,9 +677,10 @@ static int run(int argc, char **argv)
         }
         if (done < 0 || (done > 0 && advance(&c, &err))) goto fail;
     }
-    printf("{\"events\":%ld,\"submissions\":%ld,\"reports\":%ld,\"ignored\":%ld,"
-           "\"seconds\":%.3f}\n",
-           events, c.submissions, c.reports, c.ignored, (double)(jk_now_ms() - started) / 1000.0);
+    printf("{\"events\":%ld,\"submissions\":%ld,\"reports\":%ld,\"refused\":%ld,"
+           "\"ignored\":%ld,\"seconds\":%.3f}\n",
+           events, c.submissions, c.reports, c.refused, c.ignored,
+           (double)(jk_now_ms() - started) / 1000.0);
     rc = JK_EXIT_OK;
     goto out;
 fail:

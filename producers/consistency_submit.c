@@ -171,6 +171,7 @@ struct submit {
     size_t bytes_sent;
     long events_sent, records_sent;
     json_t *answers; /* the prefecture's answers read so far, by type */
+    int refused;     /* a consistency.refused answered this submission */
 };
 
 static int append(struct submit *s, const char *type, json_t *data, char id_out[33], jk_err_t *err)
@@ -189,6 +190,13 @@ static int await(struct submit *s, const char *type, int timeout_s, json_t **dat
     for (;;) {
         *data = json_incref(json_object_get(s->answers, type));
         if (*data) break;
+        const json_t *refused = json_object_get(s->answers, "consistency.refused");
+        if (refused) {
+            jk_batch_free(&b);
+            s->refused = 1;
+            return jk_err_set(err, "the prefecture refused the submission %s: %s", s->id,
+                              json_string_value(json_object_get(refused, "reason")));
+        }
         if (jk_now_ms() > deadline) {
             jk_batch_free(&b);
             return jk_err_set(err,
@@ -318,6 +326,7 @@ static const char submit_help[] =
     "then sent (consistency.records), and reports. Prints one JSON line: the submission,\n"
     "records, buckets, buckets_differing, records_sent, bytes_sent (the events sent),\n"
     "bytes_all_records (what sending every record would cost) and the report's counts.\n"
+    "A submission the prefecture refuses (consistency.refused) gives its reason and exit 1.\n"
     "--timeout: how long to wait for each answer (default 120 s). Read the report with\n"
     "`jukilog consistency report --municipality CODE`.\n";
 
@@ -461,6 +470,7 @@ int cmd_consistency_submit(int argc, char **argv)
     goto out;
 fail:
     rc = jk_cli_fail(cmd, &err);
+    if (s.refused) rc = JK_EXIT_REJECTED;
 out:
     json_decref(req);
     json_decref(rep);

@@ -9,6 +9,8 @@
  *   consistency.records    (CS)          submission, chunk, chunks, records of those buckets
  *   consistency.reported   (prefecture)  submission, as_of, counts, only_in_municipality,
  *                                        only_in_prefecture, differences, gaps
+ *   consistency.refused    (prefecture)  submission, event, type, reason: a submitted or
+ *                                        records event that is not well formed
  * Both sides normalise a record the same way (jk_consistency_line), so equal records give equal
  * bytes, and a bucket's digest is the sum (mod 2^128) of its records' truncated SHA-256: the same
  * whatever order the records are read in, so both sides stream their records once, keeping

@@ -3,7 +3,8 @@
 # the consistency consumer -> report. An identical snapshot gives an empty report and sends
 # digests only (no consistency.records on the log); crafted divergences (a record missing on each
 # side, each field different, a change lost from the CS's spool: a gap in its chain) give exactly
-# those lines; a bad snapshot is refused line by line and nothing is submitted.
+# those lines; a bad snapshot is refused line by line and nothing is submitted; a submission
+# that is not well formed is answered with its refusal.
 source "$(dirname "$0")/lib.sh"
 
 A=352039 B=352012 # 山口市, 下関市
@@ -149,12 +150,30 @@ assert_eq "$(psql_q "SELECT count(*) FROM ${JUKILOG_NAMESPACE}_35.identity WHERE
 assert_status 1 jk consistency report --municipality $B
 assert_contains "$ERR" "municipality $B has no consistency report yet" "no report"
 
+step "a submission that is not well formed is refused, the reason sent back to the CS"
+# Signed with the CS's own key on its consistency chain, as submit signs; no digests.
+cp "$JUKILOG_HOME/keys/cs_$A.pem" "$JUKILOG_HOME/keys/cscheck_$A.pem"
+printf '{"type":"consistency.submitted","subject":"%s","data":{"municipality":"%s","buckets":16,"records":1,"identity_seq":0}}\n' \
+    $A $A >"$T/bad_submission.jsonl"
+assert_status 0 jk journal append --as cscheck:$A --topic consistency "$T/bad_submission.jsonl"
+BAD=$(jq -r .id <<<"$OUT")
+for _ in $(seq 1 100); do
+    [[ "$(consistency_events)" == *consistency.refused* ]] && break
+    sleep 0.2
+done
+assert_eq "$(jk journal read --topic consistency --until-caught-up |
+    jq -c --arg bad "$BAD" 'select(.event.type == "consistency.refused") |
+        [.event.source, .event.subject, .event.data.submission == $bad, .event.data.event == $bad, .event.data.reason]')" \
+    '["consistency:35","'$A'",true,true,"data must hold the sender'"'"'s municipality, digests, buckets, records and identity_seq"]' \
+    "the refusal, its reason"
+assert_eq "$(psql_q "SELECT count(*) FROM ${JUKILOG_NAMESPACE}_35.consistency_submissions")" 2 "nothing stored"
+
 step "the consumer stops cleanly and, restarted, answers nothing twice"
 kill "$CPID"
 wait "$CPID" || fail "the consumer exited $?: $(cat "$T/consumer.err")"
-assert_eq "$(jq -c '[.submissions, .reports, .ignored]' <"$T/consumer.out")" "[2,2,0]" "consumer summary"
+assert_eq "$(jq -c '[.submissions, .reports, .refused, .ignored]' <"$T/consumer.out")" "[2,2,1,0]" "consumer summary"
 assert_status 0 jk consistency --until-caught-up
-assert_eq "$(jq -c '[.submissions, .reports]' <<<"$OUT")" "[0,0]" "nothing redone"
+assert_eq "$(jq -c '[.submissions, .reports, .refused]' <<<"$OUT")" "[0,0,0]" "nothing redone"
 assert_eq "$(psql_q "SELECT string_agg(state, ',' ORDER BY as_of) FROM ${JUKILOG_NAMESPACE}_35.consistency_submissions")" \
     "reported,reported" "submissions"
 echo "OK"
