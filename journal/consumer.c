@@ -658,7 +658,7 @@ static struct part *unsettled(jk_consumer_t *c, int64_t t, int64_t *until)
         int64_t lo, hi;
         jk_err_t e;
         if (ask_client(c, &e) != 0 ||
-            rd_kafka_query_watermark_offsets(c->ask_rk, p->topic, p->partition, &lo, &hi, 5000) !=
+            rd_kafka_query_watermark_offsets(c->ask_rk, p->topic, p->partition, &lo, &hi, 1000) !=
                 RD_KAFKA_RESP_ERR_NO_ERROR) {
             *until = now + 100; /* the broker cannot tell now: ask again */
             return NULL;
