@@ -3,17 +3,16 @@
  * applies each change with the same checks and the same state machine as the projector
  * (projections/identity_event.c, projections/identity.c), so the two cannot disagree. */
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include "jukilog/cli.h"
 #include "jukilog/consumer.h"
 #include "jukilog/identity_event.h"
 #include "jukilog/strmap.h"
+#include "jukilog/util.h"
 
 struct replay {
     jk_strmap_t *persons; /* resident code -> jk_person_t* */
@@ -106,52 +105,16 @@ static void report_chain(void *ctx, const jk_chain_summary_t *s)
     }
 }
 
-/* --verify: every signature of a batch checked again, on every core. The consumer verifies
- * chain heads only, which gives exactly the records of one that verifies everything (bad
- * signatures refused in their place); this pass checks each accepted event's own signature
- * against the key its source had at its broker time, and must find none that fails. */
-#define MAX_CHECKERS 16
-
-struct sigcheck {
-    const jk_keyreg_t *keys;
-    const jk_batch_t *b;
-    unsigned char *bad; /* per record: its own signature fails */
-    size_t from, step;
-};
-
-static void *check_signatures(void *arg)
-{
-    struct sigcheck *sc = arg;
-    for (size_t i = sc->from; i < sc->b->n; i += sc->step) {
-        const jk_record_t *r = &sc->b->recs[i];
-        if (r->status != JK_REC_OK && r->status != JK_REC_FORK) continue;
-        jk_err_t why;
-        if (jk_keyreg_verify(sc->keys, r->ev, r->broker_ms, &why)) sc->bad[i] = 1;
-    }
-    return NULL;
-}
-
-/* Checks the batch's signatures on `threads` threads (this one included); returns how many
- * accepted events fail, each named on stderr, or -1 when out of memory. */
+/* --verify: the consumer verifies chain heads only, which gives exactly the records of one that
+ * verifies everything (bad signatures refused in their place); each batch's accepted events then
+ * have their own signatures checked on every core, and none may fail. Returns how many fail, each
+ * named on stderr, or -1 when out of memory. */
 static long long check_batch(const jk_keyreg_t *keys, const jk_batch_t *b, int threads)
 {
     if (b->n == 0) return 0;
     unsigned char *bad = calloc(b->n, 1);
     if (bad == NULL) return -1;
-    struct sigcheck sc[MAX_CHECKERS];
-    pthread_t tid[MAX_CHECKERS];
-    int started[MAX_CHECKERS] = {0};
-    for (int t = 0; t < threads; t++) {
-        sc[t] = (struct sigcheck){keys, b, bad, (size_t)t, (size_t)threads};
-        if (t > 0) started[t] = pthread_create(&tid[t], NULL, check_signatures, &sc[t]) == 0;
-    }
-    check_signatures(&sc[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t])
-            pthread_join(tid[t], NULL);
-        else
-            check_signatures(&sc[t]); /* no thread: done here */
-    }
+    jk_batch_check_signatures(keys, b, threads, bad);
     long long failed = 0;
     for (size_t i = 0; i < b->n; i++) {
         if (!bad[i]) continue;
@@ -229,8 +192,7 @@ int cmd_replay(int argc, char **argv)
     /* Each source's chain and its heads authenticate the rest; --verify checks every event
      * again on every core (check_batch). */
     jk_consumer_verify_heads(cons, 1);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = cores < 1 ? 1 : cores > MAX_CHECKERS ? MAX_CHECKERS : (int)cores;
+    int threads = jk_cores();
     long long unverified = 0;
 
     int64_t started = jk_now_ms(), last_report = started;

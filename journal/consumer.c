@@ -1057,3 +1057,49 @@ jk_chain_t *jk_consumer_chain(jk_consumer_t *c)
 {
     return c->chain;
 }
+
+#define MAX_CHECKERS 64
+
+struct sigcheck {
+    const jk_keyreg_t *keys;
+    const jk_batch_t *b;
+    unsigned char *bad;
+    size_t from, step;
+};
+
+static void *check_signatures(void *arg)
+{
+    struct sigcheck *sc = arg;
+    for (size_t i = sc->from; i < sc->b->n; i += sc->step) {
+        const jk_record_t *r = &sc->b->recs[i];
+        if (r->status != JK_REC_OK && r->status != JK_REC_FORK) continue;
+        jk_err_t why;
+        if (jk_keyreg_verify(sc->keys, r->ev, r->broker_ms, &why)) sc->bad[i] = 1;
+    }
+    return NULL;
+}
+
+size_t jk_batch_check_signatures(const jk_keyreg_t *keys, const jk_batch_t *b, int threads,
+                                 unsigned char *bad)
+{
+    if (threads < 1) threads = 1;
+    if (threads > MAX_CHECKERS) threads = MAX_CHECKERS;
+    struct sigcheck sc[MAX_CHECKERS];
+    pthread_t tid[MAX_CHECKERS];
+    int started[MAX_CHECKERS] = {0};
+    for (int t = 0; t < threads; t++) {
+        sc[t] = (struct sigcheck){keys, b, bad, (size_t)t, (size_t)threads};
+        if (t > 0) started[t] = pthread_create(&tid[t], NULL, check_signatures, &sc[t]) == 0;
+    }
+    check_signatures(&sc[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            check_signatures(&sc[t]); /* no thread for it: done here */
+    }
+    size_t failed = 0;
+    for (size_t i = 0; i < b->n; i++)
+        failed += bad[i];
+    return failed;
+}

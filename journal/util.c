@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -102,6 +103,12 @@ int jk_random_id(char out[33])
     if (RAND_bytes(raw, sizeof raw) != 1) return -1;
     jk_hex_encode(raw, sizeof raw, out);
     return 0;
+}
+
+int jk_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
 int64_t jk_now_ms(void)

@@ -117,6 +117,13 @@ int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offse
  * once, when it first arrives. */
 void jk_consumer_verify_heads(jk_consumer_t *c, int on);
 
+/* Checks the own signature of every accepted event of b (OK or FORK) against the key its source
+ * had at its broker time, on `threads` threads (this one among them): what --verify adds to a
+ * consumer that verifies chain heads only. Sets bad[i] (b->n of them, zeroed by the caller) for
+ * each that fails and returns how many. Reads the registry only: call it between polls. */
+size_t jk_batch_check_signatures(const jk_keyreg_t *keys, const jk_batch_t *b, int threads,
+                                 unsigned char *bad);
+
 /* Returns only the events wanted says it wants; the others are read past (their offsets count
  * as read) without checking their signatures or following their chains, which is what makes a
  * reader of a busy topic that wants a few of its events cheap: a provider that reads requests but

@@ -30,6 +30,8 @@ int jk_random_id(char out[33]);
 
 /* Milliseconds since the Unix epoch, from the system clock. */
 int64_t jk_now_ms(void);
+/* The processors online (1 when unknown), at most 64. */
+int jk_cores(void);
 /* Formats ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void jk_time_format(int64_t ms, char out[JK_TIME_LEN]);
 /* Parses an RFC 3339 time ("Z" or "+hh:mm" offset, optional fraction up to ms) into ms since the
