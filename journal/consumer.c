@@ -644,10 +644,10 @@ static int at_end(jk_consumer_t *c, struct part *p)
  * JK_ORDER_WINDOW_MS; one appended once the broker's clock is past t cannot be. So each partition
  * read to its end is asked for its end once the wall clock is past t by JK_ORDER_SETTLE_MS (the
  * broker stamps an event a moment before a reader can see it, and its clock may differ a little
- * from this host's): if nothing came by then, nothing will. Returns a partition with more to read
- * (wait for it); otherwise sets *until to the wall time to wait for, 0 when the head may be
- * taken. A replay, far behind the wall clock, asks each partition at its end once. */
-static struct part *unsettled(jk_consumer_t *c, int64_t t, int64_t *until)
+ * from this host's): if nothing came by then, nothing will. Returns 1 when a partition has more
+ * to read (wait for it); otherwise sets *until to the wall time to wait for, 0 when the head may
+ * be taken. A replay, far behind the wall clock, asks each partition at its end once. */
+static int unsettled(jk_consumer_t *c, int64_t t, int64_t *until)
 {
     *until = 0;
     int64_t now = jk_now_ms(), after = t + JK_ORDER_SETTLE_MS;
@@ -661,17 +661,17 @@ static struct part *unsettled(jk_consumer_t *c, int64_t t, int64_t *until)
             rd_kafka_query_watermark_offsets(c->ask_rk, p->topic, p->partition, &lo, &hi, 1000) !=
                 RD_KAFKA_RESP_ERR_NO_ERROR) {
             *until = now + 100; /* the broker cannot tell now: ask again */
-            return NULL;
+            return 0;
         }
         if (hi > p->next) {
-            p->at_eof = 0;
-            return p;
+            p->at_eof = 0; /* not at its end after all: the merge waits for it */
+            return 1;
         }
         p->settled_hi = hi;
         p->settled_ms = now;
         if (now <= after) *until = after + 1;
     }
-    return NULL;
+    return 0;
 }
 
 /* Waits at most timeout_ms for a message on any partition whose queue was empty. */
@@ -769,10 +769,9 @@ static int poll_once(jk_consumer_t *c, jk_batch_t *b, size_t max, int timeout_ms
                 take = ready;
             else if (any && jk_chain_linked(c->chain, any->rec.ev->source) == 0)
                 take = any;
-            else if (any) {
-                blocked = unsettled(c, any->rec.broker_ms + JK_ORDER_WINDOW_MS, &until);
-                if (!blocked && until == 0) take = any;
-            }
+            else if (any && !unsettled(c, any->rec.broker_ms + JK_ORDER_WINDOW_MS, &until) &&
+                     until == 0)
+                take = any;
         }
         /* The caller may keep the next record for a later poll: the batch ends before it. */
         if (take && c->hold && take->rec.status != JK_REC_SKIPPED &&
