@@ -596,10 +596,9 @@ static const char consistency_help[] =
     "every field that differs (both values), and the gaps in the CS's identity chain as\n"
     "the projector saw them. It never repairs anything; a submission or records that are\n"
     "not well formed are refused, the reason sent back (consistency.refused). Before\n"
-    "deciding it waits until\n"
-    "the projector has read the identity topic past the submission (--wait: at most this\n"
-    "long, default 60 s, then exit 2). Exactly once: its position is kept in PostgreSQL\n"
-    "with its rows.\n"
+    "deciding it waits until the projector has read the identity topic past the\n"
+    "submission (--wait: at most this long, default 60 s, then exit 2). Exactly once: its\n"
+    "position is kept in PostgreSQL with its rows.\n"
     "  --until-caught-up  stop once the topic is read up to where it ended at the start\n";
 
 static int run(int argc, char **argv)

@@ -400,11 +400,12 @@ static int ensure_base(pgroup_t *g, jk_err_t *err)
     PQclear(r);
     /* chain_heads keeps a source's linked head, and the events a single projector applied ahead
      * of a missing predecessor (a gap in the chain) only where it stored its position since the
-     * waiting column exists; they wait in its chain until the predecessor comes. Without them the group would merge on differently from where it stopped
-     * (the events after the gap not ready), and number the events and clock the log otherwise
-     * than a rebuild. Then the group's first cut is the beginning of the log: the members count
-     * (segment 0 ending where the single projector stopped, a prefix of its order, as in 1) what
-     * it applied, and so rebuild its chains whole. */
+     * waiting column exists; they wait in its chain until the predecessor comes. Without them
+     * the group would merge on differently from where it stopped (the events after the gap not
+     * ready), and number the events and clock the log otherwise than a rebuild. Then the
+     * group's first cut is the beginning of the log: the members count (segment 0 ending where
+     * the single projector stopped, a prefix of its order, as in 1) what it applied, and so
+     * rebuild its chains whole. */
     snprintf(sql, sizeof sql,
              "SELECT EXISTS (SELECT 1 FROM %1$s.events e LEFT JOIN %1$s.chain_heads h "
              "ON h.consumer = 'projector' AND h.source = e.source "

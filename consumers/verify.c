@@ -37,9 +37,9 @@ static const char cmd_verify_help[] =
     "Reads the tenant's topics (default: all) from the start to their current end and\n"
     "checks every event: well formed, signed by the key its source had registered at\n"
     "that broker time (the signatures checked on every core), and chained to its\n"
-    "source's previous event. Prints one JSON\n"
-    "line per faulty event and per source (linked, head, gap, duplicates, forks), then\n"
-    "a summary line. Exit 0 when everything holds, 1 when anything does not.\n";
+    "source's previous event. Prints one JSON line per faulty event and per source\n"
+    "(linked, head, gap, duplicates, forks), then a summary line. Exit 0 when everything\n"
+    "holds, 1 when anything does not.\n";
 
 int cmd_verify(int argc, char **argv)
 {
