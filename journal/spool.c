@@ -26,6 +26,7 @@ struct jk_spool {
     char *path;
     int fd;       /* O_APPEND, so writes land at the end whatever readers do */
     off_t size;   /* bytes on file: complete lines only */
+    off_t synced; /* bytes known durable (fsynced); -1 when unknown */
     size_t count; /* entries, written and pending */
     char *buf;    /* pending bytes, whole lines */
     size_t len, cap;
@@ -99,6 +100,7 @@ jk_spool_t *jk_spool_open(const char *path, jk_err_t *err)
         return NULL;
     }
     sp->fd = -1;
+    sp->synced = -1;
     char *slash = strrchr(dir, '/');
     struct stat sb;
     if (slash != NULL && slash != dir) {
@@ -191,8 +193,10 @@ int jk_spool_append(jk_spool_t *sp, const char *topic, const char *key, const ch
 int jk_spool_sync(jk_spool_t *sp, jk_err_t *err)
 {
     if (spool_flush(sp, err) != 0) return -1;
+    if (sp->synced == sp->size) return 0; /* nothing written since the last fsync */
     if (fsync(sp->fd) != 0)
         return jk_err_set(err, "spool %s: fsync failed: %s", sp->path, strerror(errno));
+    sp->synced = sp->size;
     return 0;
 }
 
@@ -245,9 +249,11 @@ int jk_spool_foreach(jk_spool_t *sp, jk_spool_fn fn, void *ctx, jk_err_t *err)
 int jk_spool_clear(jk_spool_t *sp, jk_err_t *err)
 {
     sp->len = 0;
+    sp->synced = -1;
     if (ftruncate(sp->fd, 0) != 0 || fsync(sp->fd) != 0)
         return jk_err_set(err, "spool %s: cannot clear: %s", sp->path, strerror(errno));
     sp->size = 0;
+    sp->synced = 0;
     sp->count = 0;
     return 0;
 }
