@@ -3,7 +3,9 @@
  * trip as DESIGN.md defines it: from just before the request is appended to the moment its
  * answer, read from the log, is decrypted. Prints key=value lines; asserts nothing.
  *
- * usage: jukilog-bench-inquiry OPERATOR PURPOSE CODES_FILE RATE SECONDS */
+ * usage: jukilog-bench-inquiry OPERATOR PURPOSE CODES_FILE RATE SECONDS
+ * JK_BENCH_TRACE=FILE also writes one line per answered request: the wall-clock ms at which it
+ * was sent, its request appended, its record appended, and its answer decrypted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: out of memory\n", argv[0]);
         return 2;
     }
+    /* JK_BENCH_TRACE=FILE: one line per answered request, wall-clock ms: sent, request appended,
+     * record appended, answer decrypted (to see which leg a slow round trip spent its time in). */
+    const char *trace_path = getenv("JK_BENCH_TRACE");
+    if (trace_path && trace_path[0] == '\0') trace_path = NULL;
+    FILE *trace = trace_path ? fopen(trace_path, "w") : NULL;
+    if (trace_path && !trace) {
+        fprintf(stderr, "%s: cannot write %s\n", argv[0], trace_path);
+        return 2;
+    }
     int64_t start = jk_now_ms();
     int64_t stop_at = start + (int64_t)seconds * 1000 + 15000;
     while (done + refused < total && jk_now_ms() < stop_at) {
@@ -113,6 +124,12 @@ int main(int argc, char **argv)
                     leg1[done] = a.broker_ms - sent_wall[i];
                     leg2[done] = jk_now_ms() - a.broker_ms;
                     lat[done++] = now_us() - *sent_at;
+                    int64_t req_ms = 0;
+                    const char *rt = json_string_value(json_object_get(a.data, "request_time"));
+                    if (trace && rt && jk_time_parse(rt, &req_ms) == 0)
+                        fprintf(trace, "%lld %lld %lld %lld\n", (long long)sent_wall[i],
+                                (long long)req_ms, (long long)a.broker_ms,
+                                (long long)jk_now_ms());
                 } else {
                     refused++;
                 }
@@ -141,6 +158,7 @@ int main(int argc, char **argv)
            done ? 100.0 * (double)within20 / (double)done : 0.0, done ? leg1[done / 2] : -1,
            done ? leg1[done * 99 / 100] : -1, done ? leg2[done / 2] : -1,
            done ? leg2[done * 99 / 100] : -1);
+    if (trace) fclose(trace);
     jk_strmap_free(pending);
     free(lat);
     free(t0);
