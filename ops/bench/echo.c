@@ -19,18 +19,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-static long long now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int cmp_ll(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return (x > y) - (x < y);
-}
+#include "latency.h"
 
 static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers)
 {
