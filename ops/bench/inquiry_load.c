@@ -64,8 +64,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: out of memory\n", argv[0]);
         return 2;
     }
-    /* JK_BENCH_TRACE=FILE: one line per answered request, wall-clock ms: sent, request appended,
-     * record appended, answer decrypted (to see which leg a slow round trip spent its time in). */
     const char *trace_path = getenv("JK_BENCH_TRACE");
     if (trace_path && trace_path[0] == '\0') trace_path = NULL;
     FILE *trace = trace_path ? fopen(trace_path, "w") : NULL;
