@@ -4,6 +4,8 @@
 #include "jukilog/strmap.h"
 #include "jukilog/util.h"
 
+#include <libpq-events.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +26,126 @@ static int pg_error(jk_err_t *err, const char *what, const char *msg)
     return -1;
 }
 
+/* The statements jk_pg_run has prepared on a connection, kept with the connection itself (libpq's
+ * instance data, freed with it). A statement with parameters is parsed and planned once per
+ * connection, not at every run: the first run outside pipeline mode prepares it; a run inside a
+ * pipeline goes unnamed and leaves it to be prepared when the connection is next idle (at the
+ * next jk_pg_pipeline_begin, or the next run outside a pipeline), so that a pipeline's results
+ * stay one per statement. At most MAX_NAMED statements are kept; any more run unnamed. */
+enum { MAX_NAMED = 128 };
+
+struct statements {
+    jk_strmap_t *named; /* sql -> its number + 1, as a pointer ("jk_s<number>") */
+    int count;
+    char *pending[MAX_NAMED]; /* run unnamed in a pipeline, to be prepared */
+    int npending;
+};
+
+static int pg_event(PGEventId id, void *info, void *pass)
+{
+    (void)pass;
+    if (id == PGEVT_REGISTER) {
+        PGconn *db = ((PGEventRegister *)info)->conn;
+        struct statements *st = calloc(1, sizeof *st);
+        if (st && !(st->named = jk_strmap_new())) {
+            free(st);
+            st = NULL;
+        }
+        return st ? PQsetInstanceData(db, pg_event, st) : 0;
+    }
+    if (id != PGEVT_CONNRESET && id != PGEVT_CONNDESTROY) return 1;
+    /* A reset connection is a new session: its prepared statements are gone. */
+    PGconn *db = id == PGEVT_CONNRESET ? ((PGEventConnReset *)info)->conn
+                                       : ((PGEventConnDestroy *)info)->conn;
+    struct statements *st = PQinstanceData(db, pg_event);
+    if (st == NULL) return 1;
+    jk_strmap_clear(st->named);
+    st->count = 0;
+    for (int i = 0; i < st->npending; i++)
+        free(st->pending[i]);
+    st->npending = 0;
+    if (id == PGEVT_CONNDESTROY) {
+        jk_strmap_free(st->named);
+        free(st);
+    }
+    return 1;
+}
+
+static void statement_name(int number, char name[16])
+{
+    snprintf(name, 16, "jk_s%d", number);
+}
+
+/* The name sql is prepared under on db, or NULL. */
+static const char *prepared(PGconn *db, const char *sql, char name[16])
+{
+    struct statements *st = PQinstanceData(db, pg_event);
+    void *v = st ? jk_strmap_get(st->named, sql) : NULL;
+    if (v == NULL) return NULL;
+    statement_name((int)((intptr_t)v - 1), name);
+    return name;
+}
+
+/* Prepares sql on db (not in pipeline mode) into *name, or leaves *name NULL when no more are
+ * kept. Fails with PostgreSQL's error, which is the statement's own: the same SQL, unnamed,
+ * would be parsed the same way. */
+static int prepare(PGconn *db, const char *sql, char buf[16], const char **name, jk_err_t *err)
+{
+    struct statements *st = PQinstanceData(db, pg_event);
+    *name = NULL;
+    if (st == NULL || st->count >= MAX_NAMED) return 0;
+    statement_name(st->count, buf);
+    PGresult *r = PQprepare(db, buf, sql, 0, NULL);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) pg_error(err, "", PQresultErrorMessage(r));
+    PQclear(r);
+    if (!ok) return -1;
+    if (jk_strmap_put(st->named, sql, (void *)(intptr_t)(st->count + 1)) == 0) {
+        st->count++;
+        *name = buf;
+    }
+    return 0;
+}
+
+/* Remembers a statement run unnamed in a pipeline, to be prepared once the pipeline is over. */
+static void prepare_later(PGconn *db, const char *sql)
+{
+    struct statements *st = PQinstanceData(db, pg_event);
+    if (st == NULL || st->count + st->npending >= MAX_NAMED) return;
+    for (int i = 0; i < st->npending; i++)
+        if (strcmp(st->pending[i], sql) == 0) return;
+    char *copy = strdup(sql);
+    if (copy) st->pending[st->npending++] = copy;
+}
+
+/* Prepares what pipelines ran unnamed, when db is idle outside any transaction (a statement
+ * that cannot be prepared then must not abort the caller's). Parameters' types come from the
+ * SQL ($1::text[]) or are inferred, as for an unnamed run. */
+static void prepare_pending(PGconn *db)
+{
+    struct statements *st = PQinstanceData(db, pg_event);
+    if (st == NULL || st->npending == 0 || PQtransactionStatus(db) != PQTRANS_IDLE) return;
+    char buf[16];
+    const char *name;
+    for (int i = 0; i < st->npending; i++) {
+        if (jk_strmap_get(st->named, st->pending[i]) == NULL)
+            prepare(db, st->pending[i], buf, &name, &(jk_err_t){""});
+        free(st->pending[i]);
+    }
+    st->npending = 0;
+}
+
 PGconn *jk_pg_connect(const jk_config_t *cfg, jk_err_t *err)
 {
     PGconn *db = PQconnectdb(cfg->pg);
     if (PQstatus(db) != CONNECTION_OK) {
         jk_err_set(err, "cannot connect to PostgreSQL (%s): %s", cfg->pg, PQerrorMessage(db));
         first_line(err->msg);
+        PQfinish(db);
+        return NULL;
+    }
+    if (!PQregisterEventProc(db, pg_event, "jukilog statements", NULL)) {
+        jk_err_set(err, "PostgreSQL: out of memory");
         PQfinish(db);
         return NULL;
     }
@@ -77,11 +193,19 @@ int jk_pg_exec(PGconn *db, const char *sql, jk_err_t *err)
 
 int jk_pg_run(PGconn *db, const char *sql, int n, const char *const *params, jk_err_t *err)
 {
+    char buf[16];
+    const char *name = n > 0 ? prepared(db, sql, buf) : NULL;
     if (PQpipelineStatus(db) != PQ_PIPELINE_OFF) {
-        if (PQsendQueryParams(db, sql, n, NULL, params, NULL, NULL, 0) == 1) return 0;
+        if (name == NULL && n > 0) prepare_later(db, sql);
+        int sent = name ? PQsendQueryPrepared(db, name, n, params, NULL, NULL, 0)
+                        : PQsendQueryParams(db, sql, n, NULL, params, NULL, NULL, 0);
+        if (sent == 1) return 0;
         return pg_error(err, "", PQerrorMessage(db));
     }
-    PGresult *r = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
+    prepare_pending(db);
+    if (name == NULL && n > 0 && prepare(db, sql, buf, &name, err)) return -1;
+    PGresult *r = name ? PQexecPrepared(db, name, n, params, NULL, NULL, 0)
+                       : PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok) pg_error(err, "", PQresultErrorMessage(r));
     PQclear(r);
@@ -90,6 +214,7 @@ int jk_pg_run(PGconn *db, const char *sql, int n, const char *const *params, jk_
 
 int jk_pg_pipeline_begin(PGconn *db, jk_err_t *err)
 {
+    prepare_pending(db);
     if (PQenterPipelineMode(db) == 1) return 0;
     return pg_error(err, ": cannot enter pipeline mode", PQerrorMessage(db));
 }

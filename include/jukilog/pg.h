@@ -22,7 +22,10 @@ int jk_pg_script(PGconn *db, const char *sql, const char *schema, jk_err_t *err)
 int jk_pg_exec(PGconn *db, const char *sql, jk_err_t *err);
 
 /* Runs one statement that returns no rows, with text parameters (NULL for none). In pipeline
- * mode it is only queued, and jk_pg_pipeline_end reads its result. */
+ * mode it is only queued, and jk_pg_pipeline_end reads its result. On a connection made by
+ * jk_pg_connect, a statement with parameters is prepared once (named jk_s0, jk_s1, ...; see
+ * pg.c) and afterwards only bound and run: sql must then be the same text each time, with the
+ * values in params, never in the text. */
 int jk_pg_run(PGconn *db, const char *sql, int n, const char *const *params, jk_err_t *err);
 
 /* libpq's pipeline mode: statements queued between begin and end travel together and are
