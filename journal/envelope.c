@@ -679,20 +679,17 @@ static int check_ed25519(EVP_PKEY *key, jk_err_t *err)
     return 0;
 }
 
-int jk_envelope_sign(jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err)
+/* Signs the canonical form c of ev, setting ev->sig. */
+static int sign_canonical(jk_envelope_t *ev, EVP_PKEY *key, const char *c, size_t n,
+                          jk_err_t *err)
 {
-    /* Never sign what a consumer would refuse: the signer is the last place to catch it. */
-    if (check_ed25519(key, err) || jk_envelope_validate(ev, err)) return -1;
-    char *c = jk_envelope_canonical(ev, err);
-    if (c == NULL) return -1;
     unsigned char sig[SIG_LEN];
     size_t siglen = sizeof sig;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 &&
-             EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)c, strlen(c)) == 1 &&
+             EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)c, n) == 1 &&
              siglen == SIG_LEN;
     EVP_MD_CTX_free(ctx);
-    free(c);
     if (!ok) {
         ERR_clear_error();
         return jk_err_set(err, "Ed25519 signing failed");
@@ -702,6 +699,57 @@ int jk_envelope_sign(jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err)
     free(ev->sig);
     ev->sig = b64;
     return 0;
+}
+
+int jk_envelope_sign(jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err)
+{
+    /* Never sign what a consumer would refuse: the signer is the last place to catch it. */
+    if (check_ed25519(key, err) || jk_envelope_validate(ev, err)) return -1;
+    char *c = jk_envelope_canonical(ev, err);
+    if (c == NULL) return -1;
+    int rc = sign_canonical(ev, key, c, strlen(c), err);
+    free(c);
+    return rc;
+}
+
+char *jk_envelope_sign_serialize(jk_envelope_t *ev, EVP_PKEY *key, char hash[65], jk_err_t *err)
+{
+    if (check_ed25519(key, err) || jk_envelope_validate(ev, err)) return NULL;
+    char *c = jk_envelope_canonical(ev, err);
+    if (c == NULL) return NULL;
+    size_t n = strlen(c);
+    char *line = NULL;
+    if (sign_canonical(ev, key, c, n, err)) goto out;
+    if (jk_sha256_hex(c, n, hash) != 0) {
+        jk_err_set(err, "SHA-256 failed");
+        goto out;
+    }
+    /* Keys are sorted, so sig goes just before the top-level source (seq < sig < source). That
+     * source is the last `,"source":` of the text: data comes before it, and what follows it
+     * (subject, time, type, v) are strings and a number, in which a quote is escaped. */
+    static const char at[] = ",\"source\":";
+    const char *src = NULL;
+    for (const char *q = strstr(c, at); q; q = strstr(q + 1, at))
+        src = q;
+    if (src == NULL) {
+        jk_err_set(err, "cannot encode the event as JSON");
+        goto out;
+    }
+    size_t head = (size_t)(src - c), siglen = strlen(ev->sig);
+    line = malloc(n + siglen + sizeof ",\"sig\":\"\"");
+    if (line == NULL) {
+        jk_err_set(err, "out of memory");
+        goto out;
+    }
+    memcpy(line, c, head);
+    char *w = line + head;
+    memcpy(w, ",\"sig\":\"", 8);
+    memcpy(w + 8, ev->sig, siglen);
+    w[8 + siglen] = '"';
+    memcpy(w + 9 + siglen, src, n - head + 1);
+out:
+    free(c);
+    return line;
 }
 
 int jk_envelope_verify(const jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err)

@@ -221,10 +221,7 @@ static int append(jk_producer_t *p, const char *id, const char *topic, const cha
     char hash[65];
     char *line = NULL;
     int rc = -1;
-    if (jk_envelope_validate(ev, err) || jk_envelope_sign(ev, p->key, err) ||
-        jk_envelope_hash(ev, hash, err))
-        goto out;
-    line = jk_envelope_serialize(ev, err);
+    line = jk_envelope_sign_serialize(ev, p->key, hash, err);
     if (!line) goto out;
     if (jk_spool_append(p->spool, topic, key ? key : "", line, err)) goto out;
     p->st.seq = ev->seq;

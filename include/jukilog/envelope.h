@@ -62,6 +62,10 @@ int jk_envelope_hash_wire(const jk_envelope_t *ev, const char *buf, size_t len, 
 
 /* Signs the canonical form with an Ed25519 private key, replacing any earlier sig. */
 int jk_envelope_sign(jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err);
+/* What a producer does with each event, from one encoding of it: signs it (jk_envelope_sign),
+ * puts its hash in hash (jk_envelope_hash) and returns it as jk_envelope_serialize would
+ * (malloc'd), byte for byte. NULL on failure. */
+char *jk_envelope_sign_serialize(jk_envelope_t *ev, EVP_PKEY *key, char hash[65], jk_err_t *err);
 /* Verifies sig against an Ed25519 public (or private) key: 0 when it holds, -1 otherwise with
  * the reason in err. */
 int jk_envelope_verify(const jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err);

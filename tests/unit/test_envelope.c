@@ -237,6 +237,76 @@ static void test_sign_known_answer(void **state)
     EVP_PKEY_free(key);
 }
 
+/* jk_envelope_sign_serialize gives, from one encoding, exactly what sign, hash and serialize
+ * give one after the other: the known answer, and events whose data holds the text the sig is
+ * placed by (a "source" key, `,"source":` inside strings), without a subject, and non-ASCII. */
+static void test_sign_serialize(void **state)
+{
+    (void)state;
+    jk_err_t err = {""};
+    EVP_PKEY *key = rfc_key();
+    char hash[65];
+    jk_envelope_t *ev = parse_ok(FIXED_JSON);
+    char *line = jk_envelope_sign_serialize(ev, key, hash, &err);
+    assert_non_null(line);
+    assert_string_equal(line, FIXED_WIRE);
+    assert_string_equal(hash, FIXED_HASH);
+    assert_string_equal(ev->sig, FIXED_SIG);
+    free(line);
+    jk_envelope_free(ev);
+
+    json_t *datas[] = {
+        json_pack("{s:s, s:{s:s, s:i}}", "source", "cs:999999", "inner", "source", ",\"source\":",
+                  "seq", 3),
+        json_pack("{s:s}", "note", "\",\"source\":\"x\",\"sig\":\"y\"}"),
+        json_pack("{s:[s, s], s:o}", "list", ",\"source\":", "日本語", "nested",
+                  json_pack("{s:{s:s}}", "source", "source", "source,\"source\":1")),
+        json_object(),
+    };
+    const char *subjects[] = {"24727059608", NULL, "sub,\"source\":\"q\"", "x"};
+    for (size_t i = 0; i < sizeof datas / sizeof datas[0]; i++) {
+        assert_non_null(datas[i]);
+        jk_envelope_t *a = jk_envelope_new("audit.noted", "op:a.b-C_9", subjects[i], datas[i], &err);
+        assert_non_null(a);
+        a->seq = (int64_t)i + 1;
+        jk_envelope_t *b = jk_envelope_new("audit.noted", "op:a.b-C_9", subjects[i],
+                                           json_incref(a->data), &err);
+        assert_non_null(b);
+        memcpy(b->id, a->id, sizeof a->id);
+        memcpy(b->time, a->time, sizeof a->time);
+        b->seq = a->seq;
+        char want_hash[65];
+        assert_int_equal(jk_envelope_sign(b, key, &err), 0);
+        assert_int_equal(jk_envelope_hash(b, want_hash, &err), 0);
+        char *want = jk_envelope_serialize(b, &err);
+        char *got = jk_envelope_sign_serialize(a, key, hash, &err);
+        assert_non_null(want);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        assert_string_equal(hash, want_hash);
+        assert_string_equal(a->sig, b->sig);
+        /* And what a consumer makes of it: the same event, the same hash from the wire. */
+        jk_envelope_t *back = jk_envelope_parse(got, strlen(got), &err);
+        assert_non_null(back);
+        char wire_hash[65];
+        assert_int_equal(jk_envelope_hash_wire(back, got, strlen(got), wire_hash, &err), 0);
+        assert_string_equal(wire_hash, want_hash);
+        assert_int_equal(jk_envelope_verify(back, key, &err), 0);
+        jk_envelope_free(back);
+        free(want);
+        free(got);
+        jk_envelope_free(a);
+        jk_envelope_free(b);
+    }
+    /* What sign refuses, it refuses too. */
+    jk_envelope_t *bad = jk_envelope_new("audit.noted", "op:a", NULL, json_object(), &err);
+    assert_non_null(bad);
+    bad->seq = 0;
+    assert_null(jk_envelope_sign_serialize(bad, key, hash, &err));
+    jk_envelope_free(bad);
+    EVP_PKEY_free(key);
+}
+
 static void test_sign_verify_round_trip(void **state)
 {
     (void)state;
@@ -1158,6 +1228,7 @@ int main(void)
         cmocka_unit_test(test_canonical_escapes),
         cmocka_unit_test(test_sha256_hex),
         cmocka_unit_test(test_sign_known_answer),
+        cmocka_unit_test(test_sign_serialize),
         cmocka_unit_test(test_sign_verify_round_trip),
         cmocka_unit_test(test_sign_verify_refusals),
         cmocka_unit_test(test_tamper_each_field),
