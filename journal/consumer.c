@@ -508,8 +508,9 @@ int jk_consumer_assign(jk_consumer_t *c, const char *topic, const int64_t *offse
     return rc;
 }
 
-/* Checks a record's signature against the key its source had at the record's broker time. */
-static int verify_record(jk_consumer_t *c, jk_record_t *r)
+/* Checks a record's signature against the key its source had at the record's broker time,
+ * over its canonical form when that is at hand (else it is made from the event). */
+static int verify_canonical(jk_consumer_t *c, jk_record_t *r, const char *canonical, size_t n)
 {
     if (jk_keyreg_lookup(c->keys, r->ev->source, r->broker_ms) == NULL &&
         r->broker_ms >= c->admin_read_ms - 1000) {
@@ -518,10 +519,16 @@ static int verify_record(jk_consumer_t *c, jk_record_t *r)
         admin_catch_up(c, &e2);
     }
     jk_err_t why;
-    if (jk_keyreg_verify(c->keys, r->ev, r->broker_ms, &why) == 0) return 0;
+    if (jk_keyreg_verify_canonical(c->keys, r->ev, r->broker_ms, canonical, n, &why) == 0)
+        return 0;
     r->status = JK_REC_BAD_SIGNATURE;
     snprintf(r->error, sizeof r->error, "%s", why.msg);
     return -1;
+}
+
+static int verify_record(jk_consumer_t *c, jk_record_t *r)
+{
+    return verify_canonical(c, r, NULL, 0);
 }
 
 /* Turns one message into a record: parsed, hashed, and (unless only chain heads are verified)
@@ -537,17 +544,25 @@ static void check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_reco
     jk_err_t why;
     const char *payload = m->payload ? m->payload : "";
     r->ev = jk_envelope_parse(payload, m->len, &why);
-    if (!r->ev || jk_envelope_hash_wire(r->ev, payload, m->len, r->hash, &why)) {
+    /* The canonical form is cut from the message (as the producer wrote it) for the hash and
+     * the signature alike, instead of being made from the event twice. */
+    size_t n = 0;
+    char *canonical = r->ev ? jk_envelope_wire_canonical(payload, m->len, &n) : NULL;
+    if (!r->ev ||
+        (canonical ? jk_sha256_hex(canonical, n, r->hash) != 0 &&
+                         jk_err_set(&why, "SHA-256 failed")
+                   : jk_envelope_hash(r->ev, r->hash, &why) != 0)) {
         r->status = JK_REC_INVALID;
         snprintf(r->error, sizeof r->error, "%s", why.msg);
+        free(canonical);
         return;
     }
     r->status = JK_REC_OK;
-    if (c->wanted && !c->wanted(r->ev, c->wanted_ctx)) {
+    if (c->wanted && !c->wanted(r->ev, c->wanted_ctx))
         r->status = JK_REC_SKIPPED;
-        return;
-    }
-    if (c->verifying) verify_record(c, r);
+    else if (c->verifying)
+        verify_canonical(c, r, canonical, n);
+    free(canonical);
 }
 
 /* A checked record may be taken when it is its source's next event, or one already linked (a

@@ -652,24 +652,28 @@ int jk_envelope_hash(const jk_envelope_t *ev, char out[65], jk_err_t *err)
     return 0;
 }
 
+char *jk_envelope_wire_canonical(const char *buf, size_t len, size_t *n)
+{
+    size_t from, to;
+    if (!wire_read(buf, len, NULL, &from, &to) || to <= from) return NULL;
+    char *c = malloc(len - (to - from) + 1);
+    if (c == NULL) return NULL;
+    memcpy(c, buf, from);
+    memcpy(c + from, buf + to, len - to);
+    *n = len - (to - from);
+    c[*n] = '\0';
+    return c;
+}
+
 int jk_envelope_hash_wire(const jk_envelope_t *ev, const char *buf, size_t len, char out[65],
                           jk_err_t *err)
 {
-    size_t from, to;
-    if (!wire_read(buf, len, NULL, &from, &to) || to <= from) return jk_envelope_hash(ev, out, err);
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(ctx, buf, from) == 1 &&
-             EVP_DigestUpdate(ctx, buf + to, len - to) == 1 &&
-             EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == sizeof md;
-    EVP_MD_CTX_free(ctx);
-    if (!ok) {
-        ERR_clear_error();
-        return jk_err_set(err, "SHA-256 failed");
-    }
-    jk_hex_encode(md, sizeof md, out);
+    size_t n = 0;
+    char *c = jk_envelope_wire_canonical(buf, len, &n);
+    if (c == NULL) return jk_envelope_hash(ev, out, err);
+    int rc = jk_sha256_hex(c, n, out);
+    free(c);
+    if (rc != 0) return jk_err_set(err, "SHA-256 failed");
     return 0;
 }
 
@@ -754,6 +758,12 @@ out:
 
 int jk_envelope_verify(const jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err)
 {
+    return jk_envelope_verify_canonical(ev, key, NULL, 0, err);
+}
+
+int jk_envelope_verify_canonical(const jk_envelope_t *ev, EVP_PKEY *key, const char *canonical,
+                                 size_t n, jk_err_t *err)
+{
     if (check_ed25519(key, err)) return -1;
     if (ev->sig == NULL) return jk_err_set(err, "event is not signed");
     unsigned char *sig;
@@ -763,15 +773,20 @@ int jk_envelope_verify(const jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err)
         free(sig);
         return jk_err_set(err, "sig is not base64 of %d bytes", SIG_LEN);
     }
-    char *c = jk_envelope_canonical(ev, err);
-    if (c == NULL) {
-        free(sig);
-        return -1;
+    char *c = NULL;
+    if (canonical == NULL) {
+        c = jk_envelope_canonical(ev, err);
+        if (c == NULL) {
+            free(sig);
+            return -1;
+        }
+        canonical = c;
+        n = strlen(c);
     }
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int rc = -2;
     if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1)
-        rc = EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)c, strlen(c));
+        rc = EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)canonical, n);
     EVP_MD_CTX_free(ctx);
     free(c);
     free(sig);

@@ -302,13 +302,19 @@ EVP_PKEY *jk_keyreg_lookup(const jk_keyreg_t *kr, const char *source, int64_t br
 int jk_keyreg_verify(const jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broker_ms,
                      jk_err_t *err)
 {
+    return jk_keyreg_verify_canonical(kr, ev, broker_ms, NULL, 0, err);
+}
+
+int jk_keyreg_verify_canonical(const jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broker_ms,
+                               const char *canonical, size_t n, jk_err_t *err)
+{
     const kr_key_t *k = key_at(kr, ev->source, broker_ms);
     if (k == NULL) {
         char t[JK_TIME_LEN] = "now";
         if (broker_ms != JK_KEYREG_NOW) jk_time_format(broker_ms, t);
         return jk_err_set(err, "no key registered for source %s at %s", ev->source, t);
     }
-    if (jk_envelope_verify(ev, k->pk, NULL) != 0)
+    if (jk_envelope_verify_canonical(ev, k->pk, canonical, n, NULL) != 0)
         return jk_err_set(err, "signature does not verify with key %s of %s", k->id, ev->source);
     return 0;
 }

@@ -69,6 +69,14 @@ char *jk_envelope_sign_serialize(jk_envelope_t *ev, EVP_PKEY *key, char hash[65]
 /* Verifies sig against an Ed25519 public (or private) key: 0 when it holds, -1 otherwise with
  * the reason in err. */
 int jk_envelope_verify(const jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err);
+/* The same over ev's canonical form already at hand (n bytes; NULL: made from ev), as
+ * jk_envelope_wire_canonical gives it for the message ev was parsed from. */
+int jk_envelope_verify_canonical(const jk_envelope_t *ev, EVP_PKEY *key, const char *canonical,
+                                 size_t n, jk_err_t *err);
+/* When buf is an event exactly as jk_envelope_serialize writes it, its canonical form (buf with
+ * the sig member cut out, n bytes, malloc'd and NUL-terminated), which is that of the event
+ * parsed from buf; NULL otherwise (or out of memory): then use jk_envelope_canonical. */
+char *jk_envelope_wire_canonical(const char *buf, size_t len, size_t *n);
 
 /* SHA-256 of arbitrary bytes as hex (used for key ids, file digests). */
 int jk_sha256_hex(const void *buf, size_t len, char out[65]);

@@ -39,6 +39,9 @@ EVP_PKEY *jk_keyreg_lookup(const jk_keyreg_t *kr, const char *source, int64_t br
  * whether no key was registered or the signature did not hold. */
 int jk_keyreg_verify(const jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broker_ms,
                      jk_err_t *err);
+/* The same over ev's canonical form already at hand (jk_envelope_verify_canonical). */
+int jk_keyreg_verify_canonical(const jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broker_ms,
+                               const char *canonical, size_t n, jk_err_t *err);
 
 /* Broker time of the last applied admin event (0 when none). */
 int64_t jk_keyreg_last_ms(const jk_keyreg_t *kr);

@@ -292,6 +292,20 @@ static void test_sign_serialize(void **state)
         assert_int_equal(jk_envelope_hash_wire(back, got, strlen(got), wire_hash, &err), 0);
         assert_string_equal(wire_hash, want_hash);
         assert_int_equal(jk_envelope_verify(back, key, &err), 0);
+        size_t n = 0;
+        char *cut = jk_envelope_wire_canonical(got, strlen(got), &n);
+        /* Cut when no string holds an escape: only the last event's (the others' quotes). */
+        assert_true((cut != NULL) == (i == 3));
+        if (cut == NULL) cut = jk_envelope_canonical(back, &err), n = strlen(cut);
+        assert_int_equal(jk_envelope_verify_canonical(back, key, cut, n, &err), 0);
+        /* Over another text, or with another key, it does not hold. */
+        cut[n - 2] = cut[n - 2] == '1' ? '2' : '1';
+        assert_int_equal(jk_envelope_verify_canonical(back, key, cut, n, &err), -1);
+        assert_string_equal(err.msg, "signature does not verify");
+        free(cut);
+        EVP_PKEY *other = new_key();
+        assert_int_equal(jk_envelope_verify_canonical(back, other, NULL, 0, &err), -1);
+        EVP_PKEY_free(other);
         jk_envelope_free(back);
         free(want);
         free(got);
@@ -674,6 +688,19 @@ static int assert_wire_hash(const char *buf, size_t len)
     assert_non_null(wire);
     int canonical = strlen(wire) == len && memcmp(wire, buf, len) == 0;
     free(wire);
+    /* A canonical form cut from buf (only from a canonical buf; one whose strings hold escapes
+     * is left to jk_envelope_canonical) is the event's. */
+    size_t n = 0;
+    char *cut = jk_envelope_wire_canonical(buf, len, &n);
+    if (cut && !canonical) fail_msg("canonical form cut from:\n%.*s", (int)len, buf);
+    if (cut) {
+        char *c = jk_envelope_canonical(ev, &err);
+        assert_non_null(c);
+        assert_int_equal(n, strlen(c));
+        assert_string_equal(cut, c);
+        free(c);
+        free(cut);
+    }
     jk_envelope_free(ev);
     return canonical;
 }
