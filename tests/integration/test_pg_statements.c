@@ -85,6 +85,17 @@ static long long rows_in(PGconn *db, const char *table)
     return value(db, fmt, table);
 }
 
+/* Runs fmt, with %1$s the test's schema, on a connection of its own. */
+static void on_schema(const char *fmt)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, fmt, schema);
+    PGconn *db = connect_db();
+    jk_err_t err;
+    if (jk_pg_exec(db, sql, &err)) fail_msg("%s", err.msg);
+    disconnect(db);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -97,27 +108,16 @@ static int setup(void **state)
              "INSERT INTO %s.u (k, v) VALUES ($1, $2::bigint) "
              "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
              schema);
-    PGconn *db = connect_db();
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "DROP SCHEMA IF EXISTS %1$s CASCADE; CREATE SCHEMA %1$s; "
-             "CREATE TABLE %1$s.t (k text, v bigint); "
-             "CREATE TABLE %1$s.u (k text PRIMARY KEY, v bigint)",
-             schema);
-    if (jk_pg_exec(db, sql, &err)) fail_msg("%s", err.msg);
-    disconnect(db);
+    on_schema("DROP SCHEMA IF EXISTS %1$s CASCADE; CREATE SCHEMA %1$s; "
+              "CREATE TABLE %1$s.t (k text, v bigint); "
+              "CREATE TABLE %1$s.u (k text PRIMARY KEY, v bigint)");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    PGconn *db = connect_db();
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
-    jk_err_t err;
-    if (jk_pg_exec(db, sql, &err)) fail_msg("%s", err.msg);
-    disconnect(db);
+    on_schema("DROP SCHEMA IF EXISTS %1$s CASCADE");
     jk_config_free(&cfg);
     return 0;
 }
@@ -125,12 +125,7 @@ static int teardown(void **state)
 static int truncate_all(void **state)
 {
     (void)state;
-    PGconn *db = connect_db();
-    char sql[128];
-    snprintf(sql, sizeof sql, "TRUNCATE %1$s.t, %1$s.u", schema);
-    jk_err_t err;
-    if (jk_pg_exec(db, sql, &err)) fail_msg("%s", err.msg);
-    disconnect(db);
+    on_schema("TRUNCATE %1$s.t, %1$s.u");
     return 0;
 }
 
