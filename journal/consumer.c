@@ -66,9 +66,9 @@ struct jk_consumer {
     jk_chain_t *chain;
 
     rd_kafka_t *admin_rk;
-    rd_kafka_t *ask_rk; /* asks for the admin topic's end; fetches nothing (see admin_catch_up) */
+    rd_kafka_t *ask_rk;  /* asks for the admin topic's end; fetches nothing (see admin_catch_up) */
     struct asker *asker; /* asks it in the background (jk_consumer_admin_ask) */
-    char prefecture[3]; /* whose admin topic anchors the registry */
+    char prefecture[3];  /* whose admin topic anchors the registry */
     char admin_topic[128];
     int64_t admin_next;
     int64_t admin_read_ms; /* wall time when the admin topic was last read to its end */
@@ -168,7 +168,8 @@ static void *asker_main(void *arg)
         if (a->quit) break;
         pthread_mutex_unlock(&a->mu);
         int64_t lo, hi, started = jk_now_ms();
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(a->rk, a->topic, 0, &lo, &hi, 10000);
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(a->rk, a->topic, 0, &lo, &hi, 10000);
         pthread_mutex_lock(&a->mu);
         a->started = started;
         a->hi = hi;
@@ -519,8 +520,7 @@ static int verify_canonical(jk_consumer_t *c, jk_record_t *r, const char *canoni
         admin_catch_up(c, &e2);
     }
     jk_err_t why;
-    if (jk_keyreg_verify_canonical(c->keys, r->ev, r->broker_ms, canonical, n, &why) == 0)
-        return 0;
+    if (jk_keyreg_verify_canonical(c->keys, r->ev, r->broker_ms, canonical, n, &why) == 0) return 0;
     r->status = JK_REC_BAD_SIGNATURE;
     snprintf(r->error, sizeof r->error, "%s", why.msg);
     return -1;
@@ -544,17 +544,13 @@ static void check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_reco
     jk_err_t why;
     const char *payload = m->payload ? m->payload : "";
     r->ev = jk_envelope_parse(payload, m->len, &why);
-    /* The canonical form is cut from the message (as the producer wrote it) for the hash and
-     * the signature alike, instead of being made from the event twice. */
+    /* The canonical form cut from the message serves the hash and the signature alike. */
+    char *canonical = NULL;
     size_t n = 0;
-    char *canonical = r->ev ? jk_envelope_wire_canonical(payload, m->len, &n) : NULL;
     if (!r->ev ||
-        (canonical ? jk_sha256_hex(canonical, n, r->hash) != 0 &&
-                         jk_err_set(&why, "SHA-256 failed")
-                   : jk_envelope_hash(r->ev, r->hash, &why) != 0)) {
+        jk_envelope_hash_wire(r->ev, payload, m->len, r->hash, &canonical, &n, &why) != 0) {
         r->status = JK_REC_INVALID;
         snprintf(r->error, sizeof r->error, "%s", why.msg);
-        free(canonical);
         return;
     }
     r->status = JK_REC_OK;

@@ -652,7 +652,9 @@ int jk_envelope_hash(const jk_envelope_t *ev, char out[65], jk_err_t *err)
     return 0;
 }
 
-char *jk_envelope_wire_canonical(const char *buf, size_t len, size_t *n)
+/* When buf is the event exactly as jk_envelope_serialize writes it, buf without its sig member
+ * (malloc'd, NUL-terminated, *n bytes); NULL otherwise, or when memory runs out. */
+static char *wire_canonical(const char *buf, size_t len, size_t *n)
 {
     size_t from, to;
     if (!wire_read(buf, len, NULL, &from, &to) || to <= from) return NULL;
@@ -666,15 +668,19 @@ char *jk_envelope_wire_canonical(const char *buf, size_t len, size_t *n)
 }
 
 int jk_envelope_hash_wire(const jk_envelope_t *ev, const char *buf, size_t len, char out[65],
-                          jk_err_t *err)
+                          char **canonical, size_t *n, jk_err_t *err)
 {
-    size_t n = 0;
-    char *c = jk_envelope_wire_canonical(buf, len, &n);
-    if (c == NULL) return jk_envelope_hash(ev, out, err);
-    int rc = jk_sha256_hex(c, n, out);
-    free(c);
-    if (rc != 0) return jk_err_set(err, "SHA-256 failed");
-    return 0;
+    size_t cn = 0;
+    char *c = wire_canonical(buf, len, &cn);
+    int rc = c ? jk_sha256_hex(c, cn, out) : jk_envelope_hash(ev, out, err);
+    if (c && rc != 0) jk_err_set(err, "SHA-256 failed");
+    if (canonical && rc == 0) {
+        *canonical = c;
+        *n = cn;
+    } else {
+        free(c);
+    }
+    return rc ? -1 : 0;
 }
 
 static int check_ed25519(EVP_PKEY *key, jk_err_t *err)
@@ -684,8 +690,7 @@ static int check_ed25519(EVP_PKEY *key, jk_err_t *err)
 }
 
 /* Signs the canonical form c of ev, setting ev->sig. */
-static int sign_canonical(jk_envelope_t *ev, EVP_PKEY *key, const char *c, size_t n,
-                          jk_err_t *err)
+static int sign_canonical(jk_envelope_t *ev, EVP_PKEY *key, const char *c, size_t n, jk_err_t *err)
 {
     unsigned char sig[SIG_LEN];
     size_t siglen = sizeof sig;

@@ -56,9 +56,12 @@ char *jk_envelope_serialize(const jk_envelope_t *ev, jk_err_t *err);
 int jk_envelope_hash(const jk_envelope_t *ev, char out[65], jk_err_t *err);
 /* The same for an event parsed from buf (ev = jk_envelope_parse(buf, len)): when buf is the
  * event exactly as jk_envelope_serialize writes it, hashed from buf's bytes with "sig" cut out,
- * without dumping the event again; otherwise as jk_envelope_hash. The result is the same. */
+ * without dumping the event again; otherwise as jk_envelope_hash. The result is the same.
+ * With canonical not NULL, the text cut out (malloc'd, NUL-terminated, n bytes: the canonical
+ * form of the event parsed from buf) is handed over for the signature's check, or NULL when
+ * buf's form was not recognised (a string with an escape in it is left to the slow path). */
 int jk_envelope_hash_wire(const jk_envelope_t *ev, const char *buf, size_t len, char out[65],
-                          jk_err_t *err);
+                          char **canonical, size_t *n, jk_err_t *err);
 
 /* Signs the canonical form with an Ed25519 private key, replacing any earlier sig. */
 int jk_envelope_sign(jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err);
@@ -70,13 +73,9 @@ char *jk_envelope_sign_serialize(jk_envelope_t *ev, EVP_PKEY *key, char hash[65]
  * the reason in err. */
 int jk_envelope_verify(const jk_envelope_t *ev, EVP_PKEY *key, jk_err_t *err);
 /* The same over ev's canonical form already at hand (n bytes; NULL: made from ev), as
- * jk_envelope_wire_canonical gives it for the message ev was parsed from. */
+ * jk_envelope_hash_wire hands it over for the message ev was parsed from. */
 int jk_envelope_verify_canonical(const jk_envelope_t *ev, EVP_PKEY *key, const char *canonical,
                                  size_t n, jk_err_t *err);
-/* When buf is an event exactly as jk_envelope_serialize writes it, its canonical form (buf with
- * the sig member cut out, n bytes, malloc'd and NUL-terminated), which is that of the event
- * parsed from buf; NULL otherwise (or out of memory): then use jk_envelope_canonical. */
-char *jk_envelope_wire_canonical(const char *buf, size_t len, size_t *n);
 
 /* SHA-256 of arbitrary bytes as hex (used for key ids, file digests). */
 int jk_sha256_hex(const void *buf, size_t len, char out[65]);

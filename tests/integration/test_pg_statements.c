@@ -177,10 +177,9 @@ static void pipeline_prepares_afterwards(void **state)
         assert_int_equal(PQpipelineStatus(db), PQ_PIPELINE_ON);
         assert_int_equal(jk_pg_run(db, "BEGIN", 0, NULL, &err), 0);
         assert_int_equal(jk_pg_run(db, upsert_sql, 2, round == 0 ? p1 : p2, &err), 0);
-        assert_int_equal(
-            PQsendQueryParams(db, "SELECT 40 + $1::int", 1, NULL, (const char *[]){"2"}, NULL,
-                              NULL, 0),
-            1);
+        assert_int_equal(PQsendQueryParams(db, "SELECT 40 + $1::int", 1, NULL,
+                                           (const char *[]){"2"}, NULL, NULL, 0),
+                         1);
         assert_int_equal(jk_pg_run(db, upsert_sql, 2, p3, &err), 0);
         assert_int_equal(jk_pg_run(db, "COMMIT", 0, NULL, &err), 0);
         PGresult *keep[3];
@@ -283,7 +282,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(prepared_at_first_run, truncate_all, disconnect_all),
         cmocka_unit_test_setup_teardown(pipeline_prepares_afterwards, truncate_all, disconnect_all),
-        cmocka_unit_test_setup_teardown(not_prepared_inside_a_transaction, truncate_all, disconnect_all),
+        cmocka_unit_test_setup_teardown(not_prepared_inside_a_transaction, truncate_all,
+                                        disconnect_all),
         cmocka_unit_test_setup_teardown(errors_and_reset, truncate_all, disconnect_all),
         cmocka_unit_test_setup_teardown(bounded, truncate_all, disconnect_all),
     };
