@@ -4,7 +4,11 @@
  * operator's key, appends it to the operations topic, and reads the provider's answer (a
  * provision or a refusal, operations.h) from the same topic, opening the sealed personal data
  * with the operator's encryption key. It reads the topic from where it ended when the terminal
- * was opened, so every answer to a request made since is seen. */
+ * was opened, so every answer to a request made since is seen.
+ *
+ * A terminal has two halves that share nothing but the keys they only read: the sending half
+ * (jk_terminal_append, _send, _flush) and the reading half (jk_terminal_next, _await,
+ * _open_answer). One thread may send while another reads; each half is one thread's at a time. */
 #ifndef JUKILOG_TERMINAL_H
 #define JUKILOG_TERMINAL_H
 

@@ -3,9 +3,17 @@
  * trip as DESIGN.md defines it: from just before the request is appended to the moment its
  * answer, read from the log, is decrypted. Prints key=value lines; asserts nothing.
  *
+ * Two threads, one per half of the terminal (terminal.h): a sender that appends each request
+ * when it is due, and a reader that takes each answer as it comes and opens it. Hundreds of
+ * requests a second stand for many operators' terminals: in one thread, an answer that arrived
+ * while the next request was being signed and made durable waited for that, and a request that
+ * fell due while an answer was being opened waited for that, which no terminal of its own does.
+ *
  * usage: jukilog-bench-inquiry OPERATOR PURPOSE CODES_FILE RATE SECONDS
  * JK_BENCH_TRACE=FILE also writes one line per answered request: the wall-clock ms at which it
  * was sent, its request appended, its record appended, and its answer decrypted. */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,49 +26,114 @@
 
 #include "latency.h"
 
+struct load {
+    jk_terminal_t *t;
+    const char *op, *purpose;
+    char (*codes)[12];
+    size_t ncodes;
+    int rate;
+    size_t total;
+    /* Written by the sender before the request is in pending, read by the reader after. */
+    long long *t0;
+    int64_t *sent_wall;
+    pthread_mutex_t mu;
+    jk_strmap_t *pending; /* request id -> &t0[i], under mu */
+    size_t sent;          /* under mu */
+    int sender_failed;    /* under mu */
+    jk_err_t send_err;
+};
+
+static int sender_failed(struct load *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int failed = l->sender_failed;
+    pthread_mutex_unlock(&l->mu);
+    return failed;
+}
+
+/* Appends the requests as they fall due (request i at start + i / rate) and hands them over
+ * without waiting for the broker's acknowledgement. */
+static void *send_requests(void *arg)
+{
+    struct load *l = arg;
+    long long start = now_us();
+    size_t sent = 0;
+    while (sent < l->total) {
+        long long due_us = start + (long long)(sent * 1000000 / (size_t)l->rate);
+        struct timespec ts = {(time_t)(due_us / 1000000), (long)(due_us % 1000000) * 1000};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+        /* Every request due by now (more than one when the thread fell behind). */
+        size_t due = (size_t)((now_us() - start) * l->rate / 1000000) + 1;
+        if (due > l->total) due = l->total;
+        for (; sent < due; sent++) {
+            json_t *data =
+                json_pack("{s:s, s:s, s:{s:s}, s:i}", "operator", l->op, "purpose", l->purpose,
+                          "query", "resident_code", l->codes[sent % l->ncodes], "limit", 1);
+            char id[33];
+            l->t0[sent] = now_us();
+            l->sent_wall[sent] = jk_now_ms();
+            if (jk_terminal_append(l->t, "request.inquiry", data, id, &l->send_err)) goto fail;
+            pthread_mutex_lock(&l->mu);
+            jk_strmap_put(l->pending, id, &l->t0[sent]);
+            l->sent = sent + 1;
+            pthread_mutex_unlock(&l->mu);
+        }
+        if (jk_terminal_send(l->t, &l->send_err)) goto fail;
+    }
+    return NULL;
+fail:
+    pthread_mutex_lock(&l->mu);
+    l->sender_failed = 1;
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 6) {
         fprintf(stderr, "usage: %s OPERATOR PURPOSE CODES_FILE RATE SECONDS\n", argv[0]);
         return 2;
     }
-    const char *op = argv[1], *purpose = argv[2];
-    int rate = atoi(argv[4]), seconds = atoi(argv[5]);
+    struct load l = {.op = argv[1], .purpose = argv[2], .mu = PTHREAD_MUTEX_INITIALIZER};
+    l.rate = atoi(argv[4]);
+    int seconds = atoi(argv[5]);
     FILE *f = fopen(argv[3], "r");
-    if (!f || rate < 1 || seconds < 1) {
+    if (!f || l.rate < 1 || seconds < 1) {
         fprintf(stderr, "%s: bad arguments\n", argv[0]);
         return 2;
     }
-    size_t ncodes = 0, cap = 1024;
-    char(*codes)[12] = malloc(cap * sizeof *codes);
+    size_t cap = 1024;
+    l.codes = malloc(cap * sizeof *l.codes);
     char line[64];
-    while (codes && fgets(line, sizeof line, f)) {
+    while (l.codes && fgets(line, sizeof line, f)) {
         if (strlen(line) < 11) continue;
-        if (ncodes == cap) codes = realloc(codes, (cap *= 2) * sizeof *codes);
-        memcpy(codes[ncodes], line, 11);
-        codes[ncodes++][11] = '\0';
+        if (l.ncodes == cap) l.codes = realloc(l.codes, (cap *= 2) * sizeof *l.codes);
+        memcpy(l.codes[l.ncodes], line, 11);
+        l.codes[l.ncodes++][11] = '\0';
     }
     fclose(f);
     jk_config_t cfg;
     jk_err_t err;
-    if (!codes || ncodes == 0 || jk_terminal_config(&cfg, &err)) {
+    if (!l.codes || l.ncodes == 0 || jk_terminal_config(&cfg, &err)) {
         fprintf(stderr, "%s: no codes, or %s\n", argv[0], err.msg);
         return 2;
     }
-    jk_terminal_t *t = jk_terminal_open(&cfg, op, 0, &err);
-    if (!t) {
+    l.t = jk_terminal_open(&cfg, l.op, 0, &err);
+    if (!l.t) {
         fprintf(stderr, "%s: %s\n", argv[0], err.msg);
         return 2;
     }
-    size_t total = (size_t)rate * (size_t)seconds, sent = 0, done = 0, refused = 0;
-    long long *lat = calloc(total, sizeof *lat);
-    long long *t0 = calloc(total, sizeof *t0);
+    l.total = (size_t)l.rate * (size_t)seconds;
+    size_t done = 0, refused = 0;
+    long long *lat = calloc(l.total, sizeof *lat);
+    l.t0 = calloc(l.total, sizeof *l.t0);
     /* The round trip in two legs, split at the provider record's broker time (wall clock, ms):
      * request sent -> record appended, and record appended -> answer decrypted. */
-    long long *leg1 = calloc(total, sizeof *leg1), *leg2 = calloc(total, sizeof *leg2);
-    int64_t *sent_wall = calloc(total, sizeof *sent_wall);
-    jk_strmap_t *pending = jk_strmap_new();
-    if (!lat || !t0 || !leg1 || !leg2 || !sent_wall || !pending) {
+    long long *leg1 = calloc(l.total, sizeof *leg1), *leg2 = calloc(l.total, sizeof *leg2);
+    l.sent_wall = calloc(l.total, sizeof *l.sent_wall);
+    l.pending = jk_strmap_new();
+    if (!lat || !l.t0 || !leg1 || !leg2 || !l.sent_wall || !l.pending) {
         fprintf(stderr, "%s: out of memory\n", argv[0]);
         return 2;
     }
@@ -71,52 +144,36 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot write %s\n", argv[0], trace_path);
         return 2;
     }
-    int64_t start = jk_now_ms();
-    int64_t stop_at = start + (int64_t)seconds * 1000 + 15000;
-    while (done + refused < total && jk_now_ms() < stop_at) {
-        int64_t now = jk_now_ms();
-        size_t due = (size_t)((now - start) * rate / 1000);
-        if (due > total) due = total;
-        if (sent < due) {
-            for (; sent < due; sent++) {
-                json_t *data =
-                    json_pack("{s:s, s:s, s:{s:s}, s:i}", "operator", op, "purpose", purpose,
-                              "query", "resident_code", codes[sent % ncodes], "limit", 1);
-                char id[33];
-                t0[sent] = now_us();
-                sent_wall[sent] = jk_now_ms();
-                if (jk_terminal_append(t, "request.inquiry", data, id, &err)) break;
-                jk_strmap_put(pending, id, &t0[sent]);
-            }
-            /* Not waiting for the broker's acknowledgement: the answer cannot come before the
-             * request is appended, and a terminal that waited could not read answers meanwhile. */
-            if (jk_terminal_send(t, &err)) {
-                fprintf(stderr, "%s: %s\n", argv[0], err.msg);
-                return 2;
-            }
-        }
+    pthread_t sender;
+    if (pthread_create(&sender, NULL, send_requests, &l) != 0) {
+        fprintf(stderr, "%s: cannot start the sending thread\n", argv[0]);
+        return 2;
+    }
+    int64_t stop_at = jk_now_ms() + (int64_t)seconds * 1000 + 15000;
+    while (done + refused < l.total && jk_now_ms() < stop_at && !sender_failed(&l)) {
         jk_answer_t a = {0};
-        int got = jk_terminal_next(t, 1, &a, &err);
+        int got = jk_terminal_next(l.t, 100, &a, &err);
         if (got < 0) {
             fprintf(stderr, "%s: %s\n", argv[0], err.msg);
             return 2;
         }
         if (got == 0) continue;
-        long long *sent_at = jk_strmap_del(pending, a.request_id);
+        pthread_mutex_lock(&l.mu);
+        long long *sent_at = jk_strmap_del(l.pending, a.request_id);
+        pthread_mutex_unlock(&l.mu);
         if (sent_at) {
             if (strncmp(a.type, "provision.", 10) == 0) {
-                json_t *ans = jk_terminal_open_answer(t, &a, &err);
+                json_t *ans = jk_terminal_open_answer(l.t, &a, &err);
                 if (ans) {
-                    size_t i = (size_t)(sent_at - t0);
-                    leg1[done] = a.broker_ms - sent_wall[i];
+                    size_t i = (size_t)(sent_at - l.t0);
+                    leg1[done] = a.broker_ms - l.sent_wall[i];
                     leg2[done] = jk_now_ms() - a.broker_ms;
                     lat[done++] = now_us() - *sent_at;
                     int64_t req_ms = 0;
                     const char *rt = json_string_value(json_object_get(a.data, "request_time"));
                     if (trace && rt && jk_time_parse(rt, &req_ms) == 0)
-                        fprintf(trace, "%lld %lld %lld %lld\n", (long long)sent_wall[i],
-                                (long long)req_ms, (long long)a.broker_ms,
-                                (long long)jk_now_ms());
+                        fprintf(trace, "%lld %lld %lld %lld\n", (long long)l.sent_wall[i],
+                                (long long)req_ms, (long long)a.broker_ms, (long long)jk_now_ms());
                 } else {
                     refused++;
                 }
@@ -126,6 +183,11 @@ int main(int argc, char **argv)
             }
         }
         json_decref(a.data);
+    }
+    pthread_join(sender, NULL);
+    if (l.sender_failed) {
+        fprintf(stderr, "%s: %s\n", argv[0], l.send_err.msg);
+        return 2;
     }
     qsort(lat, done, sizeof *lat, cmp_ll);
     qsort(leg1, done, sizeof *leg1, cmp_ll);
@@ -141,19 +203,19 @@ int main(int argc, char **argv)
            "p50_ms=%.1f p90_ms=%.1f p99_ms=%.1f max_ms=%.1f within_20ms_pct=%.1f "
            "to_record_p50_ms=%lld to_record_p99_ms=%lld to_answer_p50_ms=%lld "
            "to_answer_p99_ms=%lld\n",
-           rate, seconds, sent, done, refused, jk_strmap_count(pending), p50, p90, p99, max,
+           l.rate, seconds, l.sent, done, refused, jk_strmap_count(l.pending), p50, p90, p99, max,
            done ? 100.0 * (double)within20 / (double)done : 0.0, done ? leg1[done / 2] : -1,
            done ? leg1[done * 99 / 100] : -1, done ? leg2[done / 2] : -1,
            done ? leg2[done * 99 / 100] : -1);
     if (trace) fclose(trace);
-    jk_strmap_free(pending);
+    jk_strmap_free(l.pending);
     free(lat);
-    free(t0);
+    free(l.t0);
     free(leg1);
     free(leg2);
-    free(sent_wall);
-    free(codes);
-    jk_terminal_close(t);
+    free(l.sent_wall);
+    free(l.codes);
+    jk_terminal_close(l.t);
     jk_config_free(&cfg);
     return 0;
 }
