@@ -71,7 +71,8 @@ struct provider {
     jk_rows_t rows, persons; /* provider_records, provider_residents of the batch */
     jk_strmap_t *prepared;   /* names of the look-ups prepared on db */
     jk_strmap_t *recipients; /* operators' encryption keys (EVP_PKEY *), by their base64 */
-    jk_sealer_t *sealer;     /* the batch's, made at its first answer, freed at its end */
+    jk_sealer_t *sealer;     /* seals the answers of a second (retire_sealer) */
+    int64_t sealer_born;     /* when it was made */
     int committing;          /* a batch's COMMIT is on its way (finish_commit) */
     jk_batch_t *batch;       /* the batch being decided, and its prefetched look-ups */
     PGresult **pre;
@@ -623,8 +624,11 @@ static json_t *record_data(struct provider *pv, struct decision *d, const char *
         json_object_set_new(o, "matched", json_integer(d->matched));
         json_object_set_new(o, "unmatched", json_integer(d->unmatched));
     }
-    /* One ephemeral key for the batch's answers (seal.h: jk_sealer_t). */
-    if (pv->sealer == NULL) pv->sealer = jk_sealer_new(err);
+    /* One ephemeral key for the answers of up to a second (seal.h: jk_sealer_t). */
+    if (pv->sealer == NULL) {
+        pv->sealer = jk_sealer_new(err);
+        pv->sealer_born = jk_now_ms();
+    }
     EVP_PKEY *to = pv->sealer ? recipient(pv, d->op.encryption_key, err) : NULL;
     char *pt = to ? json_dumps(d->answer, JSON_COMPACT) : NULL;
     json_t *sealed = pt ? jk_sealer_seal(pv->sealer, to, pt, strlen(pt), ev->id, err) : NULL;
@@ -762,6 +766,20 @@ static int wanted(const jk_envelope_t *ev, void *ctx)
     return strncmp(ev->type, "request.", 8) == 0 && strncmp(ev->source, "op:", 3) == 0;
 }
 
+/* An ephemeral key seals the answers of up to SEALER_LIFE_MS, whatever their batches: a key
+ * made per batch cost an X25519 key generation and exchange per batch (about 100 us, most of
+ * a batch's crypto at a few requests each), and the terminal that opens them remembers the
+ * last key it derived (jk_opener_t). Retired when older (or now, with force), so its private
+ * half is not kept longer than that. */
+#define SEALER_LIFE_MS 1000
+
+static void retire_sealer(struct provider *pv, int force)
+{
+    if (pv->sealer == NULL || (!force && jk_now_ms() - pv->sealer_born < SEALER_LIFE_MS)) return;
+    jk_sealer_free(pv->sealer);
+    pv->sealer = NULL;
+}
+
 /* Waits for the last batch's commit (see run_batch). */
 static int finish_commit(struct provider *pv, jk_err_t *err)
 {
@@ -796,8 +814,7 @@ static int run_batch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
         if (answer(pv, r, err)) goto fail;
     }
     drop_prefetched(pv);
-    jk_sealer_free(pv->sealer);
-    pv->sealer = NULL;
+    retire_sealer(pv, 0);
     if (jk_producer_sync(pv->out, err)) goto fail;
     if (jk_producer_send(pv->out, err)) {
         /* The records stay spooled and go out with the next batch; the decisions stand. */
@@ -814,8 +831,7 @@ static int run_batch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
     return 0;
 fail:
     drop_prefetched(pv);
-    jk_sealer_free(pv->sealer);
-    pv->sealer = NULL;
+    retire_sealer(pv, 1);
     jk_rows_clear(&pv->rows);
     jk_rows_clear(&pv->persons);
     if (PQpipelineStatus(pv->db) != PQ_PIPELINE_OFF) PQexitPipelineMode(pv->db);
@@ -926,6 +942,7 @@ int cmd_provider(int argc, char **argv)
         if (jk_producer_poll(pv.out, 0, &err)) fprintf(stderr, "provider: %s\n", err.msg);
         if (b.n == 0 && b.duplicates == 0) {
             if (finish_commit(&pv, &err)) goto fail;
+            retire_sealer(&pv, 0);
             int64_t now = jk_now_ms();
             if (!pv.have_national && now - last_look > 5000) {
                 if (national_exists(&pv, &err)) goto fail;
@@ -949,6 +966,7 @@ out:
     jk_rows_free(&pv.rows);
     jk_rows_free(&pv.persons);
     drop_prefetched(&pv);
+    retire_sealer(&pv, 1);
     jk_strmap_free(pv.prepared);
     if (pv.recipients) jk_strmap_foreach(pv.recipients, free_recipient, NULL);
     jk_strmap_free(pv.recipients);

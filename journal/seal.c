@@ -260,18 +260,64 @@ static int get_b64(const json_t *sealed, const char *name, size_t len, unsigned 
     return -1;
 }
 
-int jk_unseal(EVP_PKEY *recipient_private, const json_t *sealed, const char *aad,
-              unsigned char **pt, size_t *n, jk_err_t *err)
+struct jk_opener {
+    EVP_PKEY *key;
+    unsigned char rpk[RAW_LEN];
+    /* the AES key of the last answer opened, and the ephemeral key it came from */
+    int have;
+    unsigned char epk[RAW_LEN], aes[KEY_LEN];
+};
+
+jk_opener_t *jk_opener_new(EVP_PKEY *recipient_private, jk_err_t *err)
 {
-    unsigned char rpk[RAW_LEN], key[KEY_LEN], *epk = NULL, *nonce = NULL, *ct = NULL;
-    size_t priv_len = 0, epkn, noncen, ctn;
-    *pt = NULL;
-    *n = 0;
+    unsigned char rpk[RAW_LEN];
+    size_t priv_len = 0;
     if (raw_public(recipient_private, rpk) != 0 ||
         EVP_PKEY_get_raw_private_key(recipient_private, NULL, &priv_len) != 1) {
         ERR_clear_error();
-        return jk_err_set(err, "cannot open the answer: the key is not an X25519 private key");
+        jk_err_set(err, "cannot open the answer: the key is not an X25519 private key");
+        return NULL;
     }
+    jk_opener_t *o = OPENSSL_zalloc(sizeof *o);
+    if (o == NULL || EVP_PKEY_up_ref(recipient_private) != 1) {
+        OPENSSL_free(o);
+        jk_err_set(err, "cannot open the answer: out of memory");
+        return NULL;
+    }
+    o->key = recipient_private;
+    memcpy(o->rpk, rpk, RAW_LEN);
+    return o;
+}
+
+void jk_opener_free(jk_opener_t *o)
+{
+    if (o == NULL) return;
+    EVP_PKEY_free(o->key);
+    OPENSSL_clear_free(o, sizeof *o);
+}
+
+/* The AES key for an answer sealed with epk: the last answer's if it came from the same
+ * ephemeral key, else derived. Returns 0, or -1 when the exchange fails. */
+static int opener_key(const jk_opener_t *o, const unsigned char epk[RAW_LEN],
+                      unsigned char key[KEY_LEN])
+{
+    if (o->have && CRYPTO_memcmp(o->epk, epk, RAW_LEN) == 0) {
+        memcpy(key, o->aes, KEY_LEN);
+        return 0;
+    }
+    EVP_PKEY *peer = EVP_PKEY_new_raw_public_key_ex(NULL, "X25519", NULL, epk, RAW_LEN);
+    int rc = peer != NULL && seal_key(o->key, peer, epk, o->rpk, key) == 0 ? 0 : -1;
+    EVP_PKEY_free(peer);
+    return rc;
+}
+
+int jk_opener_open(jk_opener_t *o, const json_t *sealed, const char *aad, unsigned char **pt,
+                   size_t *n, jk_err_t *err)
+{
+    unsigned char key[KEY_LEN], *epk = NULL, *nonce = NULL, *ct = NULL;
+    size_t epkn, noncen, ctn;
+    *pt = NULL;
+    *n = 0;
     if (!json_is_object(sealed)) return jk_err_set(err, "sealed answer: not a JSON object");
     if (get_b64(sealed, "epk", RAW_LEN, &epk, &epkn, err) != 0 ||
         get_b64(sealed, "nonce", NONCE_LEN, &nonce, &noncen, err) != 0 ||
@@ -283,28 +329,41 @@ int jk_unseal(EVP_PKEY *recipient_private, const json_t *sealed, const char *aad
     int rc = -1;
     size_t len = ctn - TAG_LEN;
     unsigned char *out = malloc(len + 1);
-    EVP_PKEY *peer = EVP_PKEY_new_raw_public_key_ex(NULL, "X25519", NULL, epk, RAW_LEN);
     if (out == NULL) {
         jk_err_set(err, "cannot open the answer: out of memory for %zu bytes", len);
-    } else if (peer == NULL || seal_key(recipient_private, peer, epk, rpk, key) != 0 ||
-               gcm(0, key, nonce, (const unsigned char *)aad, strlen(aad), ct, len, out,
-                   ct + len) != 0) {
+    } else if (opener_key(o, epk, key) != 0 || gcm(0, key, nonce, (const unsigned char *)aad,
+                                                   strlen(aad), ct, len, out, ct + len) != 0) {
         jk_err_set(err, "%s", OPEN_FAILED);
     } else {
         out[len] = '\0';
         *pt = out;
         *n = len;
         out = NULL;
+        /* Remembered only once an answer opened with it. */
+        memcpy(o->epk, epk, RAW_LEN);
+        memcpy(o->aes, key, KEY_LEN);
+        o->have = 1;
         rc = 0;
     }
     /* A failed decryption may have written unauthenticated plaintext: wipe it too. */
     jk_pass_free(out, len + 1);
     OPENSSL_cleanse(key, sizeof key);
-    EVP_PKEY_free(peer);
     free(epk);
     free(nonce);
     free(ct);
     ERR_clear_error();
+    return rc;
+}
+
+int jk_unseal(EVP_PKEY *recipient_private, const json_t *sealed, const char *aad,
+              unsigned char **pt, size_t *n, jk_err_t *err)
+{
+    *pt = NULL;
+    *n = 0;
+    jk_opener_t *o = jk_opener_new(recipient_private, err);
+    if (o == NULL) return -1;
+    int rc = jk_opener_open(o, sealed, aad, pt, n, err);
+    jk_opener_free(o);
     return rc;
 }
 

@@ -17,6 +17,7 @@ struct jk_terminal {
     char topic[128];
     char provider[64]; /* the source whose records answer requests */
     EVP_PKEY *signing, *encryption;
+    jk_opener_t *opener; /* the reading half's, on encryption */
     jk_producer_t *p;
     jk_consumer_t *c;
     jk_batch_t b;
@@ -66,7 +67,8 @@ jk_terminal_t *jk_terminal_open(const jk_config_t *cfg, const char *operator_id,
     snprintf(source, sizeof source, "op:%s", operator_id);
     t->signing = operator_key(cfg, operator_id, "signing", err);
     t->encryption = t->signing ? operator_key(cfg, operator_id, "encryption", err) : NULL;
-    t->p = t->encryption ? jk_producer_open(cfg, source, t->signing, err) : NULL;
+    t->opener = t->encryption ? jk_opener_new(t->encryption, err) : NULL;
+    t->p = t->opener ? jk_producer_open(cfg, source, t->signing, err) : NULL;
     t->c = t->p ? jk_consumer_open(cfg, err) : NULL;
     if (t->c == NULL) goto fail;
     jk_consumer_only(t->c, from_provider, t);
@@ -96,6 +98,7 @@ void jk_terminal_close(jk_terminal_t *t)
     jk_producer_close(t->p);
     EVP_PKEY_free(t->signing);
     EVP_PKEY_free(t->encryption);
+    jk_opener_free(t->opener);
     free(t);
 }
 
@@ -178,7 +181,7 @@ json_t *jk_terminal_open_answer(jk_terminal_t *t, const jk_answer_t *a, jk_err_t
     }
     unsigned char *pt = NULL;
     size_t n = 0;
-    if (jk_unseal(t->encryption, sealed, a->request_id, &pt, &n, err)) return NULL;
+    if (jk_opener_open(t->opener, sealed, a->request_id, &pt, &n, err)) return NULL;
     json_error_t je;
     json_t *doc = json_loadb((const char *)pt, n, 0, &je);
     free(pt);

@@ -12,7 +12,7 @@
  *                   info = "jukilog seal v1", 32 bytes)
  * and the associated data is a caller's string (the request id), so an answer cannot be moved
  * to another request without failing to open. Only the holder of the recipient's private key
- * can open it; the sender keeps nothing that could.
+ * can open it; the sender keeps nothing that could once its sealer is freed.
  *
  * A passphrase-protected file (JKENC1) is, byte by byte:
  *
@@ -50,11 +50,11 @@
  * NUL-terminated string, may be "") as associated data. Returns a new object as above, or NULL. */
 json_t *jk_seal(EVP_PKEY *recipient, const void *pt, size_t n, const char *aad, jk_err_t *err);
 
-/* A sealer seals several answers with one ephemeral key (a provider's batch): the X25519
- * exchange and HKDF are done once per recipient instead of once per answer, and the answers to
- * one recipient share an AES key, each under its own random nonce (far below GCM's bound for
- * random nonces: a sealer lives for one batch). The ephemeral private key lives as long as the
- * sealer, so free it as soon as the batch is sealed. What it writes is the object above, opened
+/* A sealer seals several answers with one ephemeral key (a provider's answers of a second):
+ * the X25519 exchange and HKDF are done once per recipient instead of once per answer, and the
+ * answers to one recipient share an AES key, each under its own random nonce. Keep a sealer for
+ * a bounded time, far below GCM's bound for random nonces (2^32 messages under one key); the
+ * ephemeral private key lives as long as the sealer. What it writes is the object above, opened
  * by jk_unseal like any other. */
 typedef struct jk_sealer jk_sealer_t;
 jk_sealer_t *jk_sealer_new(jk_err_t *err);
@@ -68,6 +68,17 @@ void jk_sealer_free(jk_sealer_t *s);
  * "cannot open the answer: not sealed to this key, or altered". */
 int jk_unseal(EVP_PKEY *recipient_private, const json_t *sealed, const char *aad,
               unsigned char **pt, size_t *n, jk_err_t *err);
+
+/* An opener opens many answers for one recipient (a terminal's): it remembers the AES key of
+ * the last answer it opened, so the next answer sealed with the same ephemeral key (the same
+ * sealer) needs no X25519 exchange. jk_opener_new takes a reference to the private key and fails
+ * as jk_unseal does for a key that is not X25519's; jk_opener_open behaves as jk_unseal. The
+ * remembered key is wiped by jk_opener_free. */
+typedef struct jk_opener jk_opener_t;
+jk_opener_t *jk_opener_new(EVP_PKEY *recipient_private, jk_err_t *err);
+int jk_opener_open(jk_opener_t *o, const json_t *sealed, const char *aad, unsigned char **pt,
+                   size_t *n, jk_err_t *err);
+void jk_opener_free(jk_opener_t *o);
 
 /* Encrypts n bytes of pt under a passphrase (passlen bytes, not empty) into a JKENC1 file
  * image: *out malloc'd, *outn = JK_PASS_HEADER_LEN + n + JK_PASS_TAG_LEN. Fresh salt and nonce

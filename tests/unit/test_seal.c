@@ -197,6 +197,112 @@ static void test_sealer_batch(void **state)
     EVP_PKEY_free(b);
 }
 
+static void expect_open(jk_opener_t *o, const json_t *sealed, const char *aad, const char *want)
+{
+    jk_err_t err = {""};
+    unsigned char *out = NULL;
+    size_t n = 0;
+    assert_int_equal(jk_opener_open(o, sealed, aad, &out, &n, &err), 0);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(out, want, n + 1);
+    free(out);
+}
+
+static void expect_open_fails(jk_opener_t *o, const json_t *sealed, const char *aad,
+                              const char *msg)
+{
+    jk_err_t err = {""};
+    unsigned char *pt = (unsigned char *)"sentinel";
+    size_t n = 99;
+    assert_int_equal(jk_opener_open(o, sealed, aad, &pt, &n, &err), -1);
+    assert_string_equal(err.msg, msg);
+    assert_null(pt);
+    assert_int_equal(n, 0);
+}
+
+/* An opener remembers the last answer's key, by its ephemeral key: answers of one sealer and of
+ * another, in any order, each open; the remembered key opens nothing altered, nothing under
+ * another request, and nothing sealed to another recipient with the same ephemeral key. */
+static void test_opener(void **state)
+{
+    (void)state;
+    jk_err_t err = {""};
+    EVP_PKEY *a = jk_key_generate_x25519(&err), *apub = public_of(a);
+    EVP_PKEY *b = jk_key_generate_x25519(&err), *bpub = public_of(b);
+    jk_sealer_t *s1 = jk_sealer_new(&err), *s2 = jk_sealer_new(&err);
+    assert_non_null(s1);
+    assert_non_null(s2);
+    json_t *a1 = jk_sealer_seal(s1, apub, "first", 5, "aad-1", &err);
+    json_t *a2 = jk_sealer_seal(s1, apub, "second", 6, "aad-2", &err);
+    json_t *b1 = jk_sealer_seal(s1, bpub, "for b", 5, "aad-3", &err);
+    json_t *a3 = jk_sealer_seal(s2, apub, "third", 5, "aad-4", &err);
+    assert_non_null(a1);
+    assert_non_null(a2);
+    assert_non_null(b1);
+    assert_non_null(a3);
+    jk_sealer_free(s1);
+    jk_sealer_free(s2);
+    jk_opener_t *o = jk_opener_new(a, &err);
+    assert_non_null(o);
+    /* the opener holds its own reference to the key */
+    EVP_PKEY_free(a);
+    expect_open(o, a1, "aad-1", "first");
+    expect_open(o, a2, "aad-2", "second");
+    expect_open(o, a3, "aad-4", "third");
+    expect_open(o, a1, "aad-1", "first");
+    /* a1's key is remembered now; a2 shares it */
+    expect_open_fails(o, b1, "aad-3", OPEN_FAILED);
+    expect_open_fails(o, a2, "aad-1", OPEN_FAILED);
+    json_t *altered = json_deep_copy(a2);
+    flip(altered, "ct", 0, 0);
+    expect_open_fails(o, altered, "aad-2", OPEN_FAILED);
+    json_decref(altered);
+    altered = json_deep_copy(a2);
+    flip(altered, "nonce", 3, 7);
+    expect_open_fails(o, altered, "aad-2", OPEN_FAILED);
+    json_decref(altered);
+    expect_open(o, a2, "aad-2", "second");
+    /* a malformed answer after a remembered key still names its field */
+    json_t *bad = json_pack("{s:s, s:s}", "epk", json_string_value(json_object_get(a2, "epk")),
+                            "nonce", json_string_value(json_object_get(a2, "nonce")));
+    expect_open_fails(o, bad, "aad-2", "sealed answer: \"ct\" is missing or not a string");
+    json_decref(bad);
+    jk_opener_free(o);
+
+    /* b's opener: the fixed vector is not b's, b1 is */
+    o = jk_opener_new(b, &err);
+    assert_non_null(o);
+    json_t *v = vector();
+    expect_open_fails(o, v, "req-0001", OPEN_FAILED);
+    expect_open(o, b1, "aad-3", "for b");
+    jk_opener_free(o);
+    EVP_PKEY *bb = bob();
+    o = jk_opener_new(bb, &err);
+    assert_non_null(o);
+    expect_open(o, v, "req-0001", VEC_PT);
+    expect_open_fails(o, v, "req-0002", OPEN_FAILED);
+    expect_open(o, v, "req-0001", VEC_PT);
+    jk_opener_free(o);
+
+    /* only an X25519 private key makes an opener */
+    EVP_PKEY *ed = jk_key_generate(&err);
+    assert_null(jk_opener_new(ed, &err));
+    assert_string_equal(err.msg, "cannot open the answer: the key is not an X25519 private key");
+    assert_null(jk_opener_new(bpub, &err));
+    assert_string_equal(err.msg, "cannot open the answer: the key is not an X25519 private key");
+    jk_opener_free(NULL);
+    EVP_PKEY_free(ed);
+    EVP_PKEY_free(bb);
+    json_decref(v);
+    json_decref(a1);
+    json_decref(a2);
+    json_decref(b1);
+    json_decref(a3);
+    EVP_PKEY_free(apub);
+    EVP_PKEY_free(bpub);
+    EVP_PKEY_free(b);
+}
+
 /* Made by another implementation: fixes HKDF's salt order and info, and the ct layout. */
 static void test_seal_vector(void **state)
 {
@@ -699,7 +805,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seal_round_trip), cmocka_unit_test(test_sealer_batch),
-        cmocka_unit_test(test_seal_vector),
+        cmocka_unit_test(test_opener),          cmocka_unit_test(test_seal_vector),
         cmocka_unit_test(test_seal_other_key),  cmocka_unit_test(test_seal_altered),
         cmocka_unit_test(test_seal_malformed),  cmocka_unit_test(test_seal_key_kinds),
         cmocka_unit_test(test_seal_differs),    cmocka_unit_test(test_pass_round_trip),
