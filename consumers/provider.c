@@ -767,10 +767,10 @@ static int wanted(const jk_envelope_t *ev, void *ctx)
 }
 
 /* An ephemeral key seals the answers of up to SEALER_LIFE_MS, whatever their batches: a key
- * made per batch cost an X25519 key generation and exchange per batch (about 100 us, most of
- * a batch's crypto at a few requests each), and the terminal that opens them remembers the
- * last key it derived (jk_opener_t). Retired when older (or now, with force), so its private
- * half is not kept longer than that. */
+ * made per batch cost an X25519 key generation and exchange per batch (about 100 us, more than
+ * checking the signature of a batch of one or two requests), and the terminal that opens them
+ * remembers the last key it derived (jk_opener_t). Retired when older (or now, with force), so
+ * its private half is not kept longer than that. */
 #define SEALER_LIFE_MS 1000
 
 static void retire_sealer(struct provider *pv, int force)
