@@ -544,20 +544,20 @@ static void check_message(jk_consumer_t *c, const rd_kafka_message_t *m, jk_reco
     jk_err_t why;
     const char *payload = m->payload ? m->payload : "";
     r->ev = jk_envelope_parse(payload, m->len, &why);
-    /* The canonical form cut from the message serves the hash and the signature alike. */
+    int skipped = r->ev && c->wanted && !c->wanted(r->ev, c->wanted_ctx);
+    int checked = r->ev && !skipped && c->verifying;
+    /* The canonical form cut from the message serves the hash and, when the signature is
+     * checked here, the signature too. */
     char *canonical = NULL;
     size_t n = 0;
-    if (!r->ev ||
-        jk_envelope_hash_wire(r->ev, payload, m->len, r->hash, &canonical, &n, &why) != 0) {
+    if (!r->ev || jk_envelope_hash_wire(r->ev, payload, m->len, r->hash,
+                                        checked ? &canonical : NULL, &n, &why) != 0) {
         r->status = JK_REC_INVALID;
         snprintf(r->error, sizeof r->error, "%s", why.msg);
         return;
     }
-    r->status = JK_REC_OK;
-    if (c->wanted && !c->wanted(r->ev, c->wanted_ctx))
-        r->status = JK_REC_SKIPPED;
-    else if (c->verifying)
-        verify_canonical(c, r, canonical, n);
+    r->status = skipped ? JK_REC_SKIPPED : JK_REC_OK;
+    if (checked) verify_canonical(c, r, canonical, n);
     free(canonical);
 }
 

@@ -652,35 +652,43 @@ int jk_envelope_hash(const jk_envelope_t *ev, char out[65], jk_err_t *err)
     return 0;
 }
 
-/* When buf is the event exactly as jk_envelope_serialize writes it, buf without its sig member
- * (malloc'd, NUL-terminated, *n bytes); NULL otherwise, or when memory runs out. */
-static char *wire_canonical(const char *buf, size_t len, size_t *n)
+/* SHA-256 of the bytes of a followed by those of b, as hex. */
+static int sha256_hex2(const char *a, size_t an, const char *b, size_t bn, char out[65])
 {
-    size_t from, to;
-    if (!wire_read(buf, len, NULL, &from, &to) || to <= from) return NULL;
-    char *c = malloc(len - (to - from) + 1);
-    if (c == NULL) return NULL;
-    memcpy(c, buf, from);
-    memcpy(c + from, buf + to, len - to);
-    *n = len - (to - from);
-    c[*n] = '\0';
-    return c;
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, a, an) == 1 && EVP_DigestUpdate(ctx, b, bn) == 1 &&
+             EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == sizeof md;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        ERR_clear_error();
+        return -1;
+    }
+    jk_hex_encode(md, sizeof md, out);
+    return 0;
 }
 
 int jk_envelope_hash_wire(const jk_envelope_t *ev, const char *buf, size_t len, char out[65],
                           char **canonical, size_t *n, jk_err_t *err)
 {
-    size_t cn = 0;
-    char *c = wire_canonical(buf, len, &cn);
-    int rc = c ? jk_sha256_hex(c, cn, out) : jk_envelope_hash(ev, out, err);
-    if (c && rc != 0) jk_err_set(err, "SHA-256 failed");
-    if (canonical && rc == 0) {
-        *canonical = c;
-        *n = cn;
-    } else {
-        free(c);
-    }
-    return rc ? -1 : 0;
+    size_t from, to;
+    if (canonical) *canonical = NULL;
+    if (!wire_read(buf, len, NULL, &from, &to) || to <= from) return jk_envelope_hash(ev, out, err);
+    /* The canonical form is buf without its sig member: the bytes before it and after it. */
+    if (sha256_hex2(buf, from, buf + to, len - to, out) != 0)
+        return jk_err_set(err, "SHA-256 failed");
+    if (canonical == NULL) return 0;
+    size_t cn = len - (to - from);
+    char *c = malloc(cn + 1);
+    if (c == NULL) return 0; /* the signature's check makes the form again */
+    memcpy(c, buf, from);
+    memcpy(c + from, buf + to, len - to);
+    c[cn] = '\0';
+    *canonical = c;
+    *n = cn;
+    return 0;
 }
 
 static int check_ed25519(EVP_PKEY *key, jk_err_t *err)

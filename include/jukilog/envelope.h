@@ -59,7 +59,8 @@ int jk_envelope_hash(const jk_envelope_t *ev, char out[65], jk_err_t *err);
  * without dumping the event again; otherwise as jk_envelope_hash. The result is the same.
  * With canonical not NULL, the text cut out (malloc'd, NUL-terminated, n bytes: the canonical
  * form of the event parsed from buf) is handed over for the signature's check, or NULL when
- * buf's form was not recognised (a string with an escape in it is left to the slow path). */
+ * buf's form was not recognised (a string with an escape in it is left to the slow path) or
+ * memory ran out. With canonical NULL nothing is copied. */
 int jk_envelope_hash_wire(const jk_envelope_t *ev, const char *buf, size_t len, char out[65],
                           char **canonical, size_t *n, jk_err_t *err);
 
