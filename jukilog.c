@@ -13,6 +13,8 @@ struct command {
     const char *summary;
 };
 
+/* One command a line, however long its summary. */
+/* clang-format off */
 static const struct command commands[] = {
     {"admin", cmd_admin, "set up a prefecture's tenant: admin key, topics, schema"},
     {"cs", cmd_cs, "municipal Communication Server: enroll its key"},
@@ -35,6 +37,7 @@ static const struct command commands[] = {
     {"consistency", cmd_consistency,
      "consistency check with each municipality: submit, answer, report"},
 };
+/* clang-format on */
 
 static void usage(FILE *out)
 {

@@ -294,8 +294,8 @@ static int advance(struct checker *c, jk_err_t *err)
 /* Refuses a CS's event that is not what the protocol says: the refusal goes back to the CS on the
  * log (consistency.refused, its id derived from the event's, so a replay sends the same one), and
  * is committed with the position like any answer; submit stops waiting and says why. */
-static int refuse(struct checker *c, const jk_record_t *r, const char *submission,
-                  const char *why, jk_err_t *err)
+static int refuse(struct checker *c, const jk_record_t *r, const char *submission, const char *why,
+                  jk_err_t *err)
 {
     c->refused++;
     fprintf(stderr, "consistency: %s %s from %s refused: %s\n", r->ev->type, r->ev->id,
@@ -303,8 +303,8 @@ static int refuse(struct checker *c, const jk_record_t *r, const char *submissio
     char id[33];
     derived_id("consistency.refused", r->ev->id, id);
     const char *code = r->ev->source + strlen("cscheck:");
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "submission", submission, "event",
-                             r->ev->id, "type", r->ev->type, "reason", why);
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "submission", submission, "event", r->ev->id,
+                             "type", r->ev->type, "reason", why);
     if (!data) return jk_err_set(err, "out of memory");
     return jk_producer_append_id(c->p, id, c->topic, code, "consistency.refused", code, data, err);
 }

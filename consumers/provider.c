@@ -901,8 +901,8 @@ int cmd_provider(int argc, char **argv)
     snprintf(source, sizeof source, "provider:%s", pv.cfg.prefecture);
     pv.cat = jk_catalogue_default(&err);
     pv.ops = pv.cat ? jk_operators_new() : NULL;
-    if (pv.cat && (!pv.ops || !(pv.prepared = jk_strmap_new()) ||
-                   !(pv.recipients = jk_strmap_new())))
+    if (pv.cat &&
+        (!pv.ops || !(pv.prepared = jk_strmap_new()) || !(pv.recipients = jk_strmap_new())))
         jk_err_set(&err, "out of memory");
     pv.db = pv.recipients ? jk_pg_connect(&pv.cfg, &err) : NULL;
     /* A batch's COMMIT does not wait for its WAL to reach the disk. What a crash of PostgreSQL

@@ -135,10 +135,12 @@ static int is_source(const char *s)
 static int admin_signed(const jk_keyreg_t *kr, const jk_envelope_t *ev, jk_err_t *err)
 {
     if (kr->anchor == NULL)
-        return jk_envelope_refuse(err, ev, "no admin key yet (the admin's self-registration comes first)");
+        return jk_envelope_refuse(err, ev,
+                                  "no admin key yet (the admin's self-registration comes first)");
     jk_err_t why;
     if (jk_envelope_verify(ev, kr->anchor, &why) != 0)
-        return jk_envelope_refuse(err, ev, "not signed by the admin key %s: %s", kr->anchor_id, why.msg);
+        return jk_envelope_refuse(err, ev, "not signed by the admin key %s: %s", kr->anchor_id,
+                                  why.msg);
     return 0;
 }
 
@@ -189,8 +191,10 @@ static int apply_registered(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t br
     const char *b64 = jk_envelope_data_string(ev->data, 3, "public_key");
     const char *key_id = jk_envelope_data_string(ev->data, 3, "key_id");
     if (source == NULL || b64 == NULL || key_id == NULL)
-        return jk_envelope_refuse(err, ev, "data must be {\"source\",\"public_key\",\"key_id\"}, all strings");
-    if (!is_source(source)) return jk_envelope_refuse(err, ev, "data.source \"%s\" is not kind:name", source);
+        return jk_envelope_refuse(
+            err, ev, "data must be {\"source\",\"public_key\",\"key_id\"}, all strings");
+    if (!is_source(source))
+        return jk_envelope_refuse(err, ev, "data.source \"%s\" is not kind:name", source);
     jk_err_t why;
     EVP_PKEY *pk = jk_key_from_public_b64(b64, &why);
     if (pk == NULL) return jk_envelope_refuse(err, ev, "data.public_key: %s", why.msg);
@@ -201,14 +205,16 @@ static int apply_registered(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t br
         goto out;
     }
     if (strcmp(id, key_id) != 0) {
-        jk_envelope_refuse(err, ev, "data.key_id \"%s\" is not the id of the key given (%s)", key_id, id);
+        jk_envelope_refuse(err, ev, "data.key_id \"%s\" is not the id of the key given (%s)",
+                           key_id, id);
         goto out;
     }
 
     int self = 0; /* this event makes its own key the anchor */
     if (kr->anchor == NULL) {
         if (!is_admin(source) || strcmp(source, ev->source) != 0) {
-            jk_envelope_refuse(err, ev, "no admin key yet (the admin's self-registration comes first)");
+            jk_envelope_refuse(err, ev,
+                               "no admin key yet (the admin's self-registration comes first)");
             goto out;
         }
         if (jk_envelope_verify(ev, pk, &why) != 0) {
@@ -219,8 +225,9 @@ static int apply_registered(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t br
     } else {
         if (admin_signed(kr, ev, err) != 0) goto out;
         if (is_admin(source) && EVP_PKEY_eq(pk, kr->anchor) != 1) {
-            jk_envelope_refuse(err, ev, "admin source %s can only be registered with the admin key %s", source,
-                   kr->anchor_id);
+            jk_envelope_refuse(err, ev,
+                               "admin source %s can only be registered with the admin key %s",
+                               source, kr->anchor_id);
             goto out;
         }
     }
@@ -267,9 +274,11 @@ static int apply_revoked(jk_keyreg_t *kr, const jk_envelope_t *ev, int64_t broke
         return jk_envelope_refuse(err, ev, "data must be {\"source\",\"key_id\"}, both strings");
     if (admin_signed(kr, ev, err) != 0) return -1;
     kr_key_t *k = key_by_id(src_find(kr, source), key_id);
-    if (k == NULL) return jk_envelope_refuse(err, ev, "key %s of %s is not registered", key_id, source);
+    if (k == NULL)
+        return jk_envelope_refuse(err, ev, "key %s of %s is not registered", key_id, source);
     if (EVP_PKEY_eq(k->pk, kr->anchor) == 1)
-        return jk_envelope_refuse(err, ev, "the admin key %s cannot be revoked on the log it anchors", key_id);
+        return jk_envelope_refuse(
+            err, ev, "the admin key %s cannot be revoked on the log it anchors", key_id);
     if (k->revoked_ms == INT64_MAX) k->revoked_ms = broker_ms; /* a resent one changes nothing */
     return 0;
 }

@@ -536,8 +536,8 @@ jk_strmap_t *jk_pg_ids_seen(PGconn *db, const char *schema, const char *table,
     if (n == 0) return seen;
     char *arr = jk_pg_array(ids, n);
     char sql[256];
-    snprintf(sql, sizeof sql, "SELECT event_id FROM %s.%s WHERE event_id = ANY($1::text[])",
-             schema, table);
+    snprintf(sql, sizeof sql, "SELECT event_id FROM %s.%s WHERE event_id = ANY($1::text[])", schema,
+             table);
     const char *params[1] = {arr};
     PGresult *r = PQexecParams(db, sql, 1, NULL, params, NULL, NULL, 0);
     free(arr);

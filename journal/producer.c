@@ -31,6 +31,11 @@
 #include "jukilog/spool.h"
 #include "jukilog/util.h"
 
+/* An event appended but not yet handed to Kafka: a copy of its spool line's parts. */
+struct unsent {
+    char *topic, *key, *event;
+};
+
 struct jk_producer {
     char source[72];
     EVP_PKEY *key;
@@ -49,13 +54,11 @@ struct jk_producer {
     char failure[256];
     /* jk_producer_send: events appended but not yet handed to Kafka (copies of their spool
      * lines), and how many of the spool's events were handed over */
-    struct unsent {
-        char *topic, *key, *event;
-    } *unsent;
+    struct unsent *unsent;
     size_t nunsent, capunsent;
     size_t handed;
     int64_t handed_ms; /* when events were last handed over */
-    int unsent_lost; /* a copy could not be kept: the spool is the only list */
+    int unsent_lost;   /* a copy could not be kept: the spool is the only list */
 };
 
 static const char *const producer_defaults[] = {
@@ -319,8 +322,7 @@ static int accounted(const jk_producer_t *p)
  * emptied (in that order: the state must not fall behind what the spool no longer holds). */
 static int settle(jk_producer_t *p, jk_err_t *err)
 {
-    if (jk_seqstate_save(p->state_path, p->source, &p->st, err) ||
-        jk_spool_clear(p->spool, err))
+    if (jk_seqstate_save(p->state_path, p->source, &p->st, err) || jk_spool_clear(p->spool, err))
         return -1;
     p->ok = p->failed = p->handed = 0;
     p->failure[0] = '\0';
@@ -419,8 +421,10 @@ int jk_producer_poll(jk_producer_t *p, int timeout_ms, jk_err_t *err)
 {
     if (p->rk) rd_kafka_poll(p->rk, timeout_ms);
     if (p->failed) {
-        jk_err_set(err, "the broker did not confirm %zu events (%s); they stay in %s and are sent "
-                   "again with the next ones", p->failed, p->failure, p->spool_path);
+        jk_err_set(err,
+                   "the broker did not confirm %zu events (%s); they stay in %s and are sent "
+                   "again with the next ones",
+                   p->failed, p->failure, p->spool_path);
         return -1;
     }
     /* Settling writes the state file and empties the spool (fsyncs and a journal commit, some

@@ -117,9 +117,9 @@ static const char add_help[] =
 static int operator_add(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"id", required_argument, NULL, 'i'},         {"department", required_argument, NULL, 'd'},
-        {"role", required_argument, NULL, 'r'},       {"purposes", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+        {"id", required_argument, NULL, 'i'},   {"department", required_argument, NULL, 'd'},
+        {"role", required_argument, NULL, 'r'}, {"purposes", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     const char *cmd = "operator add", *id = NULL, *dept = NULL, *role = NULL, *purposes = NULL;
     jk_config_t cfg;
@@ -133,11 +133,16 @@ static int operator_add(int argc, char **argv)
     size_t ncodes = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:i:d:r:p:h", opts, NULL)) != -1) {
-        if (c == 'i') id = optarg;
-        else if (c == 'd') dept = optarg;
-        else if (c == 'r') role = optarg;
-        else if (c == 'p') purposes = optarg;
-        else if ((rc = jk_cli_option(c, argv, cmd, &cfg, add_help)) != JK_CLI_NEXT) goto out;
+        if (c == 'i')
+            id = optarg;
+        else if (c == 'd')
+            dept = optarg;
+        else if (c == 'r')
+            role = optarg;
+        else if (c == 'p')
+            purposes = optarg;
+        else if ((rc = jk_cli_option(c, argv, cmd, &cfg, add_help)) != JK_CLI_NEXT)
+            goto out;
     }
     if ((rc = jk_cli_no_operands(cmd, argc, argv)) != JK_CLI_NEXT) goto out;
     if (!id || !dept || !role || !purposes) {
@@ -164,7 +169,8 @@ static int operator_add(int argc, char **argv)
         jk_err_set(&err, "out of memory");
         goto fail;
     }
-    for (char *save = NULL, *code = strtok_r(list, ",", &save); code; code = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *code = strtok_r(list, ",", &save); code;
+         code = strtok_r(NULL, ",", &save)) {
         if (!jk_catalogue_find(cat, code)) {
             jk_err_set(&err, "purpose \"%s\" is not in the purpose catalogue", code);
             goto fail;
@@ -205,9 +211,9 @@ static int operator_add(int argc, char **argv)
         json_decref(data[1]);
         goto fail;
     }
-    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:O}", "operator", id, "status", "registered",
-                             "department", dept, "role", role, "purposes",
-                             json_object_get(data[1], "purposes"));
+    json_t *line =
+        json_pack("{s:s, s:s, s:s, s:s, s:O}", "operator", id, "status", "registered", "department",
+                  dept, "role", role, "purposes", json_object_get(data[1], "purposes"));
     char *out = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     puts(out ? out : "");
     free(out);
@@ -249,9 +255,12 @@ static int operator_revoke(int argc, char **argv)
     jk_operators_t *ops = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:i:r:h", opts, NULL)) != -1) {
-        if (c == 'i') id = optarg;
-        else if (c == 'r') reason = optarg;
-        else if ((rc = jk_cli_option(c, argv, cmd, &cfg, revoke_help)) != JK_CLI_NEXT) goto out;
+        if (c == 'i')
+            id = optarg;
+        else if (c == 'r')
+            reason = optarg;
+        else if ((rc = jk_cli_option(c, argv, cmd, &cfg, revoke_help)) != JK_CLI_NEXT)
+            goto out;
     }
     if ((rc = jk_cli_no_operands(cmd, argc, argv)) != JK_CLI_NEXT) goto out;
     if (!id) {

@@ -172,17 +172,20 @@ static int apply_registered(jk_operators_t *ops, const jk_envelope_t *ev, int64_
     const char *sk = jk_envelope_data_string(ev->data, 5, "signing_key");
     const char *ek = jk_envelope_data_string(ev->data, 5, "encryption_key");
     if (id == NULL || dep == NULL || role == NULL || sk == NULL || ek == NULL)
-        return jk_envelope_refuse(err, ev,
-                      "data must be {\"operator\",\"department\",\"role\",\"signing_key\","
-                      "\"encryption_key\"}, all strings");
+        return jk_envelope_refuse(
+            err, ev,
+            "data must be {\"operator\",\"department\",\"role\",\"signing_key\","
+            "\"encryption_key\"}, all strings");
     if (!is_operator_id(id))
         return jk_envelope_refuse(err, ev, "data.operator \"%s\" is not [a-z0-9_.-]{1,32}", id);
     if (!is_department(dep))
         return jk_envelope_refuse(err, ev, "data.department \"%s\" is not [a-z0-9_]+", dep);
     if (!is_role(role))
         return jk_envelope_refuse(err, ev, "data.role \"%s\" is not staff, bulk or admin", role);
-    if (!is_key32(sk)) return jk_envelope_refuse(err, ev, "data.signing_key is not the base64 of 32 bytes");
-    if (!is_key32(ek)) return jk_envelope_refuse(err, ev, "data.encryption_key is not the base64 of 32 bytes");
+    if (!is_key32(sk))
+        return jk_envelope_refuse(err, ev, "data.signing_key is not the base64 of 32 bytes");
+    if (!is_key32(ek))
+        return jk_envelope_refuse(err, ev, "data.encryption_key is not the base64 of 32 bytes");
 
     op_period_t p = {.registered_ms = t, .revoked_ms = INT64_MAX};
     p.department = strdup(dep);
@@ -234,17 +237,20 @@ static int apply_granted(jk_operators_t *ops, const jk_envelope_t *ev, int64_t t
     const char *id = json_string_value(json_object_get(d, "operator"));
     const json_t *arr = json_object_get(d, "purposes");
     if (json_object_size(d) != 2 || id == NULL || !json_is_array(arr))
-        return jk_envelope_refuse(err, ev,
-                      "data must be {\"operator\",\"purposes\"}, a string and an array of "
-                      "purpose codes");
+        return jk_envelope_refuse(
+            err, ev,
+            "data must be {\"operator\",\"purposes\"}, a string and an array of "
+            "purpose codes");
     size_t n = json_array_size(arr);
     for (size_t i = 0; i < n; i++) {
         const char *code = json_string_value(json_array_get(arr, i));
         if (code == NULL || !is_purpose_code(code))
-            return jk_envelope_refuse(err, ev, "data.purposes[%zu] is not a purpose code ([a-z0-9_.]+)", i);
+            return jk_envelope_refuse(err, ev,
+                                      "data.purposes[%zu] is not a purpose code ([a-z0-9_.]+)", i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(code, json_string_value(json_array_get(arr, j))) == 0)
-                return jk_envelope_refuse(err, ev, "data.purposes[%zu] \"%s\" is repeated", i, code);
+                return jk_envelope_refuse(err, ev, "data.purposes[%zu] \"%s\" is repeated", i,
+                                          code);
     }
     const op_entry_t *e = op_find(ops, id);
     if (e == NULL) return jk_envelope_refuse(err, ev, "operator \"%s\" is not registered", id);

@@ -23,12 +23,15 @@
 
 static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers)
 {
+    /* Key, value pairs. */
+    /* clang-format off */
     static const char *const common[] = {"socket.nagle.disable", "true", NULL};
     static const char *const producer[] = {"enable.idempotence", "true", "acks", "all",
                                            "linger.ms", "0", "compression.type", "lz4", NULL};
     static const char *const consumer[] = {"group.id", "jukilog-bench-echo",
                                            "enable.auto.commit", "false",
                                            "fetch.wait.max.ms", "100", NULL};
+    /* clang-format on */
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *const *sets[] = {common, type == RD_KAFKA_PRODUCER ? producer : consumer};
@@ -83,8 +86,8 @@ static rd_kafka_t *writer(const char *brokers, const char *topic)
     return p;
 }
 
-static void produce(rd_kafka_t *p, const char *topic, const void *key, size_t klen,
-                    const void *val, size_t vlen)
+static void produce(rd_kafka_t *p, const char *topic, const void *key, size_t klen, const void *val,
+                    size_t vlen)
 {
     while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
                              RD_KAFKA_V_VALUE((void *)val, vlen),

@@ -88,9 +88,9 @@ int main(int argc, char **argv)
         rd_kafka_message_destroy(m);
     }
     double secs = now_s() - t0;
-    printf("events=%lld seconds=%.3f per_s=%.0f bytes_per_event=%.0f not_json=%lld\n", events,
-           secs, secs > 0 ? (double)events / secs : 0.0,
-           events ? (double)bytes / (double)events : 0.0, not_json);
+    printf("events=%lld seconds=%.3f per_s=%.0f bytes_per_event=%.0f not_json=%lld\n", events, secs,
+           secs > 0 ? (double)events / secs : 0.0, events ? (double)bytes / (double)events : 0.0,
+           not_json);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return 0;
