@@ -10,6 +10,8 @@
  * fell due while an answer was being opened waited for that, which no terminal of its own does.
  *
  * usage: jukilog-bench-inquiry OPERATOR PURPOSE CODES_FILE RATE SECONDS
+ * Besides the round trips it prints cpu_us_per_answer=, the CPU time (user + system, all its
+ * threads) the terminal spent from the first request to the last answer, per answer opened.
  * JK_BENCH_TRACE=FILE also writes one line per answered request: the wall-clock ms at which it
  * was sent, its request appended, its record appended, and its answer decrypted. */
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "jukilog/config.h"
@@ -42,6 +45,13 @@ struct load {
     int sender_failed;    /* under mu */
     jk_err_t send_err;
 };
+
+/* User + system CPU time of a getrusage reading, in microseconds. */
+static long long cpu_us(const struct rusage *ru)
+{
+    return (long long)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000000LL +
+           ru->ru_utime.tv_usec + ru->ru_stime.tv_usec;
+}
 
 static int sender_failed(struct load *l)
 {
@@ -144,6 +154,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot write %s\n", argv[0], trace_path);
         return 2;
     }
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     pthread_t sender;
     if (pthread_create(&sender, NULL, send_requests, &l) != 0) {
         fprintf(stderr, "%s: cannot start the sending thread\n", argv[0]);
@@ -189,6 +201,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", argv[0], l.send_err.msg);
         return 2;
     }
+    getrusage(RUSAGE_SELF, &ru1);
     qsort(lat, done, sizeof *lat, cmp_ll);
     qsort(leg1, done, sizeof *leg1, cmp_ll);
     qsort(leg2, done, sizeof *leg2, cmp_ll);
@@ -202,11 +215,12 @@ int main(int argc, char **argv)
     printf("rate=%d seconds=%d sent=%zu answered=%zu refused_or_unopened=%zu lost=%zu "
            "p50_ms=%.1f p90_ms=%.1f p99_ms=%.1f max_ms=%.1f within_20ms_pct=%.1f "
            "to_record_p50_ms=%lld to_record_p99_ms=%lld to_answer_p50_ms=%lld "
-           "to_answer_p99_ms=%lld\n",
+           "to_answer_p99_ms=%lld cpu_us_per_answer=%.0f\n",
            l.rate, seconds, l.sent, done, refused, jk_strmap_count(l.pending), p50, p90, p99, max,
            done ? 100.0 * (double)within20 / (double)done : 0.0, done ? leg1[done / 2] : -1,
            done ? leg1[done * 99 / 100] : -1, done ? leg2[done / 2] : -1,
-           done ? leg2[done * 99 / 100] : -1);
+           done ? leg2[done * 99 / 100] : -1,
+           done ? (double)(cpu_us(&ru1) - cpu_us(&ru0)) / (double)done : -1.0);
     if (trace) fclose(trace);
     jk_strmap_free(l.pending);
     free(lat);
