@@ -630,30 +630,8 @@ char *jk_envelope_serialize(const jk_envelope_t *ev, jk_err_t *err)
     return dump(ev, 1, err);
 }
 
-int jk_sha256_hex(const void *buf, size_t len, char out[65])
-{
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != sizeof md) {
-        ERR_clear_error();
-        return -1;
-    }
-    jk_hex_encode(md, sizeof md, out);
-    return 0;
-}
-
-int jk_envelope_hash(const jk_envelope_t *ev, char out[65], jk_err_t *err)
-{
-    char *c = jk_envelope_canonical(ev, err);
-    if (c == NULL) return -1;
-    int rc = jk_sha256_hex(c, strlen(c), out);
-    free(c);
-    if (rc != 0) return jk_err_set(err, "SHA-256 failed");
-    return 0;
-}
-
 /* SHA-256 of the bytes of a followed by those of b, as hex. */
-static int sha256_hex2(const char *a, size_t an, const char *b, size_t bn, char out[65])
+static int sha256_hex2(const void *a, size_t an, const void *b, size_t bn, char out[65])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
@@ -667,6 +645,21 @@ static int sha256_hex2(const char *a, size_t an, const char *b, size_t bn, char 
         return -1;
     }
     jk_hex_encode(md, sizeof md, out);
+    return 0;
+}
+
+int jk_sha256_hex(const void *buf, size_t len, char out[65])
+{
+    return sha256_hex2(buf, len, "", 0, out);
+}
+
+int jk_envelope_hash(const jk_envelope_t *ev, char out[65], jk_err_t *err)
+{
+    char *c = jk_envelope_canonical(ev, err);
+    if (c == NULL) return -1;
+    int rc = jk_sha256_hex(c, strlen(c), out);
+    free(c);
+    if (rc != 0) return jk_err_set(err, "SHA-256 failed");
     return 0;
 }
 
