@@ -17,8 +17,11 @@ JK_ZERO_HASH=0000000000000000000000000000000000000000000000000000000000000000
 jk() { "$JUKILOG" "$@"; }
 
 # JK_KEEP=1 keeps the namespace and JUKILOG_HOME of a test, for looking into after a failure.
+# cleanup [RC]: the test ends with RC, by default the status it was called with (a trap of its
+# own that runs commands first passes the test's status on: `rc=$?; set +e; ...; cleanup $rc`).
 cleanup() {
-    local rc=$?
+    local rc=${1:-$?}
+    set +e
     if [ -n "${JK_KEEP:-}" ]; then
         echo "kept: JUKILOG_NAMESPACE=$JUKILOG_NAMESPACE JUKILOG_HOME=$JUKILOG_HOME" >&2
         exit $rc

@@ -45,7 +45,7 @@ assert_contains "$ERR" "is \`jukilog provider\` running? The request stays on th
 waiting=$(sed -n 's/.*no answer to request \([0-9a-f]*\) within.*/\1/p' <<<"$ERR")
 "$JUKILOG" provider >"$T/provider.out" 2>"$T/provider.err" &
 PROVIDER=$!
-trap 'kill $PROVIDER 2>/dev/null || true; cleanup' EXIT
+trap 'rc=$?; set +e; kill $PROVIDER 2>/dev/null; cleanup $rc' EXIT
 assert_status 0 jk inquire --operator sato --answer-to "$waiting" --timeout 20 --json
 assert_eq "$(jq -c '[.outcome, .count, [.records[].resident_code]]' <<<"$OUT")" "[\"provision\",1,[\"$P1C\"]]" "answered later"
 

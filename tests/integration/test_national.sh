@@ -16,12 +16,12 @@ j34() { JUKILOG_PREFECTURE=34 JUKILOG_HOME="$H34" "$JUKILOG" "$@"; }
 N="${JUKILOG_NAMESPACE}_national"
 national_cleanup() {
     local rc=$?
+    set +e
     if [ -z "${JK_KEEP:-}" ]; then
-        j34 admin drop --confirm "$JUKILOG_NAMESPACE" >/dev/null 2>&1 || true
-        psql "$JUKILOG_PG" -XAtq -c "DROP SCHEMA IF EXISTS $N CASCADE" >/dev/null 2>&1 || true
+        j34 admin drop --confirm "$JUKILOG_NAMESPACE" >/dev/null 2>&1
+        psql "$JUKILOG_PG" -XAtq -c "DROP SCHEMA IF EXISTS $N CASCADE" >/dev/null 2>&1
     fi
-    (exit $rc)
-    cleanup
+    cleanup $rc
 }
 trap national_cleanup EXIT
 
