@@ -43,11 +43,18 @@ assert_status 2 jk inquire --operator sato --purpose b5.child_rearing_allowance 
 assert_eq "$OUT" "" "nothing shown without an answer"
 assert_contains "$ERR" "is \`jukilog provider\` running? The request stays on the log" "timeout message"
 waiting=$(sed -n 's/.*no answer to request \([0-9a-f]*\) within.*/\1/p' <<<"$ERR")
+# Queued behind it, an inquiry for P3 and then P3's disclosure: the provider reads the three
+# at once, and the disclosure lists the provision decided just before it.
+assert_status 2 jk inquire --operator sato --purpose b5.child_rearing_allowance --resident-code "$P3C" --timeout 1
+assert_status 2 jk disclose --operator aoki --resident-code "$P3C" --timeout 1
+queued_disclosure=$(sed -n 's/.*no answer to request \([0-9a-f]*\) within.*/\1/p' <<<"$ERR")
 "$JUKILOG" provider >"$T/provider.out" 2>"$T/provider.err" &
 PROVIDER=$!
 trap 'rc=$?; set +e; kill $PROVIDER 2>/dev/null; cleanup $rc' EXIT
 assert_status 0 jk inquire --operator sato --answer-to "$waiting" --timeout 20 --json
 assert_eq "$(jq -c '[.outcome, .count, [.records[].resident_code]]' <<<"$OUT")" "[\"provision\",1,[\"$P1C\"]]" "answered later"
+assert_status 0 jk inquire --operator aoki --answer-to "$queued_disclosure" --timeout 20 --json
+assert_eq "$(jq -c '[.outcome, [.provisions[] | [.department, .request_type]]]' <<<"$OUT")" '["provision",[["kenko_fukushi","inquiry"]]]' "the queued disclosure lists the inquiry read with it"
 
 step "inquiries that are provided"
 assert_status 0 jk inquire --operator sato --purpose b5.child_rearing_allowance --resident-code "$P1C" --json
