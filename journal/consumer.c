@@ -167,9 +167,8 @@ static void *asker_main(void *arg)
             pthread_cond_wait(&a->cv, &a->mu);
         if (a->quit) break;
         pthread_mutex_unlock(&a->mu);
-        int64_t lo, hi, started = jk_now_ms();
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(a->rk, a->topic, 0, &lo, &hi, 10000);
+        int64_t hi = 0, started = jk_now_ms();
+        rd_kafka_resp_err_t e = jk_kafka_end(a->rk, a->topic, 0, &hi, 10000);
         pthread_mutex_lock(&a->mu);
         a->started = started;
         a->hi = hi;
@@ -250,9 +249,8 @@ static rd_kafka_resp_err_t admin_end(jk_consumer_t *c, int64_t *started, int64_t
         pthread_mutex_unlock(&a->mu);
         if (got) return e;
     }
-    int64_t lo;
     *started = jk_now_ms();
-    return rd_kafka_query_watermark_offsets(c->ask_rk, c->admin_topic, 0, &lo, hi, 10000);
+    return jk_kafka_end(c->ask_rk, c->admin_topic, 0, hi, 10000);
 }
 
 /* Reads the admin topic from where it was left up to its current end into the registry. */
@@ -666,11 +664,10 @@ static int unsettled(jk_consumer_t *c, int64_t t, int64_t *until)
         struct part *p = c->parts[i];
         if (p->head < p->len || at_limit(p)) continue;
         if (p->settled_hi == p->next && p->settled_ms > after) continue;
-        int64_t lo, hi;
+        int64_t hi;
         jk_err_t e;
-        if (ask_client(c, &e) != 0 ||
-            rd_kafka_query_watermark_offsets(c->ask_rk, p->topic, p->partition, &lo, &hi, 1000) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (ask_client(c, &e) != 0 || jk_kafka_end(c->ask_rk, p->topic, p->partition, &hi, 1000) !=
+                                          RD_KAFKA_RESP_ERR_NO_ERROR) {
             *until = now + 100; /* the broker cannot tell now: ask again */
             return 0;
         }

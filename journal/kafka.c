@@ -135,6 +135,22 @@ int jk_kafka_delete_topic(rd_kafka_t *rk, const char *topic, jk_err_t *err)
     return rc;
 }
 
+rd_kafka_resp_err_t jk_kafka_end(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *end,
+                                 int timeout_ms)
+{
+    /* Asked for the offset of time -1 (RD_KAFKA_OFFSET_END), the broker answers the latest: one
+     * ListOffsets request, where rd_kafka_query_watermark_offsets sends two (for the low mark
+     * too) and waits for both. */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, timeout_ms);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) e = l->elems[0].err;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[0].offset < 0) e = RD_KAFKA_RESP_ERR__FAIL;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) *end = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    return e;
+}
+
 int jk_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, jk_err_t *err)
 {
     rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);

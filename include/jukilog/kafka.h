@@ -25,6 +25,11 @@ int jk_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions, jk_
 /* Deletes the topic (full name); a missing topic counts as success. */
 int jk_kafka_delete_topic(rd_kafka_t *rk, const char *topic, jk_err_t *err);
 
+/* The end of a partition (its high-water mark: the offset the next event will have), asked of
+ * the broker now, in one request. */
+rd_kafka_resp_err_t jk_kafka_end(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *end,
+                                 int timeout_ms);
+
 /* Number of partitions of topic, or -1 (topic missing, broker unreachable). */
 int jk_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, jk_err_t *err);
 
