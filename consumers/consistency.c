@@ -119,9 +119,8 @@ static int projector_past(struct checker *c, int64_t as_of_ms, char *why, size_t
     if (!(r = query(c, sql, 1, params, "reading the projector's offsets", err))) return -1;
     int ready = 1;
     for (int i = 0; i < n && ready; i++) {
-        int64_t lo, hi, at = 0;
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(c->rk, c->identity_topic, i, &lo, &hi, 10000);
+        int64_t hi = 0, at = 0;
+        rd_kafka_resp_err_t e = jk_kafka_end(c->rk, c->identity_topic, i, &hi, 10000);
         if (e) {
             PQclear(r);
             return jk_err_set(err, "cannot read the end of %s [%d]: %s", c->identity_topic, i,

@@ -297,8 +297,8 @@ static int64_t *topic_ends(const jk_config_t *cfg, const char *topic, int *n, jk
     if (*n > 0 && (ends = calloc((size_t)*n, sizeof *ends)) == NULL)
         jk_err_set(err, "out of memory");
     for (int i = 0; ends && i < *n; i++) {
-        int64_t lo, hi;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000);
+        int64_t hi = 0;
+        rd_kafka_resp_err_t e = jk_kafka_end(rk, topic, i, &hi, 10000);
         if (e) {
             jk_err_set(err, "cannot read the end of %s [%d]: %s", topic, i, rd_kafka_err2str(e));
             free(ends);
