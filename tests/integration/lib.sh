@@ -16,12 +16,17 @@ JK_ZERO_HASH=0000000000000000000000000000000000000000000000000000000000000000
 
 jk() { "$JUKILOG" "$@"; }
 
+# at_exit 'COMMANDS': run when the test ends, before the cleanup, the last added first (a
+# process the test started, a second namespace). The test's exit status is kept whatever they
+# return: a test adds its own commands here, never a trap of its own.
+exit_commands=()
+at_exit() { exit_commands=("$1" "${exit_commands[@]}"); }
+
 # JK_KEEP=1 keeps the namespace and JUKILOG_HOME of a test, for looking into after a failure.
-# cleanup [RC]: the test ends with RC, by default the status it was called with (a trap of its
-# own that runs commands first passes the test's status on: `rc=$?; set +e; ...; cleanup $rc`).
 cleanup() {
-    local rc=${1:-$?}
+    local rc=$? c
     set +e
+    for c in "${exit_commands[@]}"; do eval "$c"; done
     if [ -n "${JK_KEEP:-}" ]; then
         echo "kept: JUKILOG_NAMESPACE=$JUKILOG_NAMESPACE JUKILOG_HOME=$JUKILOG_HOME" >&2
         exit $rc

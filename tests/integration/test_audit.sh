@@ -244,7 +244,7 @@ NS1=$JUKILOG_NAMESPACE
 kcat -C -b "$JUKILOG_BROKERS" -t "$NS1.35.operations" -o beginning -e -q -f '%s\n' |
     jq -c 'select(.type | startswith("provision."))' >"$T/provisions.jsonl"
 export JUKILOG_NAMESPACE="${NS1}b"
-trap 'rc=$?; set +e; jk admin drop --confirm "$JUKILOG_NAMESPACE" >/dev/null 2>&1; JUKILOG_NAMESPACE=$NS1; cleanup $rc' EXIT
+at_exit 'jk admin drop --confirm "$JUKILOG_NAMESPACE" >/dev/null 2>&1; JUKILOG_NAMESPACE=$NS1'
 jk admin init --partitions 5 >/dev/null
 awk '{ print (NR * 3) % 5 "\t" $0 }' "$T/provisions.jsonl" >"$T/keyed"
 for p in 0 1 2 3 4; do

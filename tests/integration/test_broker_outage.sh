@@ -6,7 +6,7 @@ STACK="$JK_SOURCE_DIR/ops/stack"
 VAR="${JK_VAR:-$JK_SOURCE_DIR/var}"
 
 restart_broker() { "$STACK" kafka-start >/dev/null; }
-trap 'rc=$?; set +e; "$STACK" status >/dev/null 2>&1 || restart_broker; cleanup $rc' EXIT
+at_exit '"$STACK" status >/dev/null 2>&1 || restart_broker'
 
 N=100000
 jk admin init >/dev/null

@@ -32,8 +32,8 @@ assert_status 0 jk projector --until-caught-up
 
 "$JUKILOG" consistency >"$T/consumer.out" 2>"$T/consumer.err" &
 CPID=$!
-# The consumer goes with the test; cleanup still sees the test's exit status.
-trap 'rc=$?; set +e; kill "$CPID" 2>/dev/null; wait "$CPID" 2>/dev/null; cleanup $rc' EXIT
+# The consumer goes with the test.
+at_exit 'kill "$CPID" 2>/dev/null; wait "$CPID" 2>/dev/null'
 
 consistency_events() { # the types on the consistency topic, in order
     jk journal read --topic consistency --until-caught-up | jq -r '.event.type' | tr '\n' ' '

@@ -50,7 +50,7 @@ assert_status 2 jk disclose --operator aoki --resident-code "$P3C" --timeout 1
 queued_disclosure=$(sed -n 's/.*no answer to request \([0-9a-f]*\) within.*/\1/p' <<<"$ERR")
 "$JUKILOG" provider >"$T/provider.out" 2>"$T/provider.err" &
 PROVIDER=$!
-trap 'rc=$?; set +e; kill $PROVIDER 2>/dev/null; cleanup $rc' EXIT
+at_exit 'kill $PROVIDER 2>/dev/null'
 assert_status 0 jk inquire --operator sato --answer-to "$waiting" --timeout 20 --json
 assert_eq "$(jq -c '[.outcome, .count, [.records[].resident_code]]' <<<"$OUT")" "[\"provision\",1,[\"$P1C\"]]" "answered later"
 assert_status 0 jk inquire --operator aoki --answer-to "$queued_disclosure" --timeout 20 --json

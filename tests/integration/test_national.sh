@@ -15,15 +15,11 @@ mkdir -p "$H34"
 j34() { JUKILOG_PREFECTURE=34 JUKILOG_HOME="$H34" "$JUKILOG" "$@"; }
 N="${JUKILOG_NAMESPACE}_national"
 national_cleanup() {
-    local rc=$?
-    set +e
-    if [ -z "${JK_KEEP:-}" ]; then
-        j34 admin drop --confirm "$JUKILOG_NAMESPACE" >/dev/null 2>&1
-        psql "$JUKILOG_PG" -XAtq -c "DROP SCHEMA IF EXISTS $N CASCADE" >/dev/null 2>&1
-    fi
-    cleanup $rc
+    [ -n "${JK_KEEP:-}" ] && return
+    j34 admin drop --confirm "$JUKILOG_NAMESPACE" >/dev/null 2>&1
+    psql "$JUKILOG_PG" -XAtq -c "DROP SCHEMA IF EXISTS $N CASCADE" >/dev/null 2>&1
 }
-trap national_cleanup EXIT
+at_exit national_cleanup
 
 A=352039 B=352012 # 山口市, 下関市
 H=341002 K=342025 # 広島市, 呉市 (check digits: (11 - (6,5,4,3,2 · 34100) mod 11) mod 10 = 2, 34202 -> 5)
