@@ -117,15 +117,16 @@ static int projector_past(struct checker *c, int64_t as_of_ms, char *why, size_t
              c->schema);
     const char *params[1] = {c->identity_topic};
     if (!(r = query(c, sql, 1, params, "reading the projector's offsets", err))) return -1;
+    int64_t *ends = calloc(n ? (size_t)n : 1, sizeof *ends);
+    if (ends == NULL || jk_kafka_ends(c->rk, c->identity_topic, n, ends, 10000, err)) {
+        if (ends == NULL) jk_err_set(err, "out of memory");
+        free(ends);
+        PQclear(r);
+        return -1;
+    }
     int ready = 1;
     for (int i = 0; i < n && ready; i++) {
-        int64_t hi = 0, at = 0;
-        rd_kafka_resp_err_t e = jk_kafka_end(c->rk, c->identity_topic, i, &hi, 10000);
-        if (e) {
-            PQclear(r);
-            return jk_err_set(err, "cannot read the end of %s [%d]: %s", c->identity_topic, i,
-                              rd_kafka_err2str(e));
-        }
+        int64_t hi = ends[i], at = 0;
         for (int k = 0; k < PQntuples(r); k++)
             if (atoi(PQgetvalue(r, k, 0)) == i) at = atoll(PQgetvalue(r, k, 1));
         if (at < hi) {
@@ -134,6 +135,7 @@ static int projector_past(struct checker *c, int64_t as_of_ms, char *why, size_t
                      (long long)hi);
         }
     }
+    free(ends);
     PQclear(r);
     return ready;
 }

@@ -135,20 +135,52 @@ int jk_kafka_delete_topic(rd_kafka_t *rk, const char *topic, jk_err_t *err)
     return rc;
 }
 
+/* The ends of partitions first .. first + n - 1, in one ListOffsets request: asked for the offset
+ * of time -1 (RD_KAFKA_OFFSET_END), the broker answers the latest, where
+ * rd_kafka_query_watermark_offsets sends two requests per partition (for the low mark too) and
+ * waits for each. On failure *failed is the partition at fault, or -1 for the whole request. */
+static rd_kafka_resp_err_t ask_ends(rd_kafka_t *rk, const char *topic, int32_t first, int n,
+                                    int64_t *ends, int32_t *failed, int timeout_ms)
+{
+    *failed = -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, topic, first + i)->offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, timeout_ms);
+    for (int i = 0; i < l->cnt && e == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+        const rd_kafka_topic_partition_t *tp = &l->elems[i];
+        e = tp->err;
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR && tp->offset < 0) e = RD_KAFKA_RESP_ERR__FAIL;
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            (tp->partition < first || tp->partition >= first + n))
+            e = RD_KAFKA_RESP_ERR__FAIL;
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+            *failed = tp->partition;
+        else
+            ends[tp->partition - first] = tp->offset;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return e;
+}
+
 rd_kafka_resp_err_t jk_kafka_end(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *end,
                                  int timeout_ms)
 {
-    /* Asked for the offset of time -1 (RD_KAFKA_OFFSET_END), the broker answers the latest: one
-     * ListOffsets request, where rd_kafka_query_watermark_offsets sends two (for the low mark
-     * too) and waits for both. */
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = RD_KAFKA_OFFSET_END;
-    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, timeout_ms);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) e = l->elems[0].err;
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[0].offset < 0) e = RD_KAFKA_RESP_ERR__FAIL;
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) *end = l->elems[0].offset;
-    rd_kafka_topic_partition_list_destroy(l);
-    return e;
+    int32_t failed;
+    return ask_ends(rk, topic, partition, 1, end, &failed, timeout_ms);
+}
+
+int jk_kafka_ends(rd_kafka_t *rk, const char *topic, int n, int64_t *ends, int timeout_ms,
+                  jk_err_t *err)
+{
+    if (n <= 0) return 0;
+    int32_t failed;
+    rd_kafka_resp_err_t e = ask_ends(rk, topic, 0, n, ends, &failed, timeout_ms);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+    if (failed < 0)
+        return jk_err_set(err, "cannot read the ends of %s: %s", topic, rd_kafka_err2str(e));
+    return jk_err_set(err, "cannot read the end of %s [%d]: %s", topic, (int)failed,
+                      rd_kafka_err2str(e));
 }
 
 int jk_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, jk_err_t *err)

@@ -296,16 +296,9 @@ static int64_t *topic_ends(const jk_config_t *cfg, const char *topic, int *n, jk
     *n = jk_kafka_partitions(rk, topic, 10000, err);
     if (*n > 0 && (ends = calloc((size_t)*n, sizeof *ends)) == NULL)
         jk_err_set(err, "out of memory");
-    for (int i = 0; ends && i < *n; i++) {
-        int64_t hi = 0;
-        rd_kafka_resp_err_t e = jk_kafka_end(rk, topic, i, &hi, 10000);
-        if (e) {
-            jk_err_set(err, "cannot read the end of %s [%d]: %s", topic, i, rd_kafka_err2str(e));
-            free(ends);
-            ends = NULL;
-        } else {
-            ends[i] = hi;
-        }
+    if (ends && jk_kafka_ends(rk, topic, *n, ends, 10000, err)) {
+        free(ends);
+        ends = NULL;
     }
     rd_kafka_destroy(rk);
     return ends;

@@ -168,12 +168,32 @@ assert_eq "$(jk journal read --topic consistency --until-caught-up |
     "the refusal, its reason"
 assert_eq "$(psql_q "SELECT count(*) FROM ${JUKILOG_NAMESPACE}_35.consistency_submissions")" 2 "nothing stored"
 
+step "the projector behind: the consumer waits for it, naming the partition not read to its end"
+QB2=$(jq -c '.address = "山口県下関市竹崎町2番2号"' <<<"$QB")
+chg "$QB2" relocation 2026-06-01 >"$T/qb.jsonl"
+assert_status 0 jk cs send --municipality $B "$T/qb.jsonl"
+read -r PART OFF < <(jk journal read --topic identity --until-caught-up |
+    jq -r --arg c "$(code "$QB")" 'select(.event.subject == $c) | "\(.partition) \(.offset)"' | tail -1)
+SEEN=$(wc -l <"$T/consumer.err")
+"$JUKILOG" consistency submit --municipality $B --timeout 30 "$T/qb.jsonl" >"$T/submit.out" 2>"$T/submit.err" &
+SPID=$!
+for _ in $(seq 1 100); do
+    tail -n +$((SEEN + 1)) "$T/consumer.err" | grep -q "waiting for the projector" && break
+    sleep 0.2
+done
+assert_contains "$(tail -n +$((SEEN + 1)) "$T/consumer.err")" \
+    "(partition $PART read up to offset $OFF of $((OFF + 1)))" "the partition behind, named"
+assert_status 0 jk projector --until-caught-up
+wait "$SPID" || fail "submit exited $?: $(cat "$T/submit.err")"
+assert_eq "$(jq -c '[.records, .buckets_differing, .only_in_municipality, .only_in_prefecture, .differences, .gaps]' <"$T/submit.out")" \
+    "[1,0,0,0,0,0]" "answered once the projector passed it: identical"
+
 step "the consumer stops cleanly and, restarted, answers nothing twice"
 kill "$CPID"
 wait "$CPID" || fail "the consumer exited $?: $(cat "$T/consumer.err")"
-assert_eq "$(jq -c '[.submissions, .reports, .refused, .ignored]' <"$T/consumer.out")" "[2,2,1,0]" "consumer summary"
+assert_eq "$(jq -c '[.submissions, .reports, .refused, .ignored]' <"$T/consumer.out")" "[3,3,1,0]" "consumer summary"
 assert_status 0 jk consistency --until-caught-up
 assert_eq "$(jq -c '[.submissions, .reports, .refused]' <<<"$OUT")" "[0,0,0]" "nothing redone"
 assert_eq "$(psql_q "SELECT string_agg(state, ',' ORDER BY as_of) FROM ${JUKILOG_NAMESPACE}_35.consistency_submissions")" \
-    "reported,reported" "submissions"
+    "reported,reported,reported" "submissions"
 echo "OK"
