@@ -147,17 +147,14 @@ static rd_kafka_resp_err_t ask_ends(rd_kafka_t *rk, const char *topic, int32_t f
     for (int i = 0; i < n; i++)
         rd_kafka_topic_partition_list_add(l, topic, first + i)->offset = RD_KAFKA_OFFSET_END;
     rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, timeout_ms);
-    for (int i = 0; i < l->cnt && e == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
-        const rd_kafka_topic_partition_t *tp = &l->elems[i];
-        e = tp->err;
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR && tp->offset < 0) e = RD_KAFKA_RESP_ERR__FAIL;
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            (tp->partition < first || tp->partition >= first + n))
-            e = RD_KAFKA_RESP_ERR__FAIL;
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-            *failed = tp->partition;
+    /* The answers come in the list as it was asked: element i is partition first + i. */
+    for (int i = 0; i < n && e == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+        e = l->elems[i].err;
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[i].offset < 0) e = RD_KAFKA_RESP_ERR__FAIL;
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            ends[i] = l->elems[i].offset;
         else
-            ends[tp->partition - first] = tp->offset;
+            *failed = first + i;
     }
     rd_kafka_topic_partition_list_destroy(l);
     return e;
