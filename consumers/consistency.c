@@ -109,18 +109,15 @@ static int projector_past(struct checker *c, int64_t as_of_ms, char *why, size_t
     int64_t clock = atoll(PQgetvalue(r, 0, 0));
     PQclear(r);
     if (clock > as_of_ms) return 1;
-    int n = jk_kafka_partitions(c->rk, c->identity_topic, 10000, err);
-    if (n < 0) return -1;
     snprintf(sql, sizeof sql,
              "SELECT partition, next_offset FROM %s.consumer_offsets WHERE consumer = 'projector' "
              "AND topic = $1",
              c->schema);
     const char *params[1] = {c->identity_topic};
     if (!(r = query(c, sql, 1, params, "reading the projector's offsets", err))) return -1;
-    int64_t *ends = calloc(n ? (size_t)n : 1, sizeof *ends);
-    if (ends == NULL || jk_kafka_ends(c->rk, c->identity_topic, n, ends, 10000, err)) {
-        if (ends == NULL) jk_err_set(err, "out of memory");
-        free(ends);
+    int n;
+    int64_t *ends = jk_kafka_ends(c->rk, c->identity_topic, &n, 10000, err);
+    if (ends == NULL) {
         PQclear(r);
         return -1;
     }

@@ -3,6 +3,7 @@
 #include "jukilog/kafka.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int overridden(const jk_config_t *cfg, const char *key)
@@ -167,17 +168,25 @@ rd_kafka_resp_err_t jk_kafka_end(rd_kafka_t *rk, const char *topic, int32_t part
     return ask_ends(rk, topic, partition, 1, end, &failed, timeout_ms);
 }
 
-int jk_kafka_ends(rd_kafka_t *rk, const char *topic, int n, int64_t *ends, int timeout_ms,
-                  jk_err_t *err)
+int64_t *jk_kafka_ends(rd_kafka_t *rk, const char *topic, int *n, int timeout_ms, jk_err_t *err)
 {
-    if (n <= 0) return 0;
+    *n = jk_kafka_partitions(rk, topic, timeout_ms, err);
+    if (*n < 0) return NULL;
+    int64_t *ends = calloc(*n ? (size_t)*n : 1, sizeof *ends);
+    if (ends == NULL) {
+        jk_err_set(err, "out of memory");
+        return NULL;
+    }
     int32_t failed;
-    rd_kafka_resp_err_t e = ask_ends(rk, topic, 0, n, ends, &failed, timeout_ms);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+    rd_kafka_resp_err_t e = ask_ends(rk, topic, 0, *n, ends, &failed, timeout_ms);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return ends;
+    free(ends);
     if (failed < 0)
-        return jk_err_set(err, "cannot read the ends of %s: %s", topic, rd_kafka_err2str(e));
-    return jk_err_set(err, "cannot read the end of %s [%d]: %s", topic, (int)failed,
-                      rd_kafka_err2str(e));
+        jk_err_set(err, "cannot read the ends of %s: %s", topic, rd_kafka_err2str(e));
+    else
+        jk_err_set(err, "cannot read the end of %s [%d]: %s", topic, (int)failed,
+                   rd_kafka_err2str(e));
+    return NULL;
 }
 
 int jk_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, jk_err_t *err)

@@ -292,14 +292,7 @@ static int64_t *topic_ends(const jk_config_t *cfg, const char *topic, int *n, jk
 {
     rd_kafka_t *rk = jk_kafka_client(cfg, RD_KAFKA_PRODUCER, NULL, err);
     if (!rk) return NULL;
-    int64_t *ends = NULL;
-    *n = jk_kafka_partitions(rk, topic, 10000, err);
-    if (*n > 0 && (ends = calloc((size_t)*n, sizeof *ends)) == NULL)
-        jk_err_set(err, "out of memory");
-    if (ends && jk_kafka_ends(rk, topic, *n, ends, 10000, err)) {
-        free(ends);
-        ends = NULL;
-    }
+    int64_t *ends = jk_kafka_ends(rk, topic, n, 10000, err);
     rd_kafka_destroy(rk);
     return ends;
 }

@@ -30,10 +30,9 @@ int jk_kafka_delete_topic(rd_kafka_t *rk, const char *topic, jk_err_t *err);
 rd_kafka_resp_err_t jk_kafka_end(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *end,
                                  int timeout_ms);
 
-/* The ends of partitions 0 .. n - 1 into ends[0 .. n - 1], asked in one request; err names the
- * partition at fault. */
-int jk_kafka_ends(rd_kafka_t *rk, const char *topic, int n, int64_t *ends, int timeout_ms,
-                  jk_err_t *err);
+/* The end of every partition of topic, asked in one request: a malloc'd array of *n ends (index =
+ * partition), or NULL with err naming the topic, or the partition at fault. */
+int64_t *jk_kafka_ends(rd_kafka_t *rk, const char *topic, int *n, int timeout_ms, jk_err_t *err);
 
 /* Number of partitions of topic, or -1 (topic missing, broker unreachable). */
 int jk_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, jk_err_t *err);
