@@ -8,7 +8,8 @@
  * provider (idempotent, acks=all, linger.ms=0, lz4, Nagle off, fetch.wait.max.ms=100). Prints one
  * key=value line; asserts nothing.
  *
- * Bare (the default): the answer is the message unchanged; no signature, no fsync, no encryption.
+ * Bare (the default): the answer is the message as it came (but for its kind, below); no
+ * signature, no fsync, no encryption.
  * With --work DIR, each side also does what DESIGN.md asks of every inquiry whatever the code
  * doing it: the sender signs its message (Ed25519) and makes it durable before sending (appended
  * to a spool file in DIR and fsynced, the spool emptied every 1,024 messages); the answering side
@@ -18,7 +19,8 @@
  * topic's end, and the sealing key's X25519 exchange (one a second).
  *
  * usage: jukilog-bench-echo [--work DIR] BROKERS REQ_TOPIC ANS_TOPIC RATE SECONDS [BYTES]
- * (both topics exist already, LogAppendTime, any number of partitions) */
+ * (both topics exist already, LogAppendTime, any number of partitions; they may be one topic, as
+ * jukilog's operations topic is for requests and records) */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -42,6 +44,15 @@
 /* The part of an answer that is encrypted (a provision's personal data is about this long). */
 #define SEALED_LEN 512
 #define SPOOL_EMPTIED_EVERY 1024
+/* A message's kind, 'Q' (asked) or 'A' (answered), is its byte at KIND_AT, after the key's
+ * digits: REQ_TOPIC and ANS_TOPIC may be the same topic, as jukilog's operations topic carries
+ * both requests and records, and each side then reads (and skips) the other's messages too. */
+#define KIND_AT 24
+
+static int is_kind(const rd_kafka_message_t *m, char kind)
+{
+    return m->len > KIND_AT && ((const char *)m->payload)[KIND_AT] == kind;
+}
 
 static void die(const char *what)
 {
@@ -213,15 +224,17 @@ static void echo(const char *brokers, const char *req, const char *ans, struct w
     size_t cap = 0;
     while (!quit) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
-        if (m && !m->err && w == NULL) produce(p, ans, m->key, m->key_len, m->payload, m->len);
-        if (m && !m->err && w != NULL) {
-            verify(w, m->payload, m->len);
-            size_t n = m->len - SIG_LEN;
-            if (n < NONCE_LEN + TAG_LEN + SEALED_LEN) die("a message too short to answer");
+        if (m && !m->err && is_kind(m, 'Q')) {
+            if (w) verify(w, m->payload, m->len);
+            size_t n = m->len - (w ? SIG_LEN : 0);
+            if (w && n < NONCE_LEN + TAG_LEN + SEALED_LEN) die("a message too short to answer");
             if (cap < m->len && (out = realloc(out, cap = m->len)) == NULL) die("out of memory");
             memcpy(out, m->payload, n);
-            gcm(w, 1, out + n - (NONCE_LEN + TAG_LEN + SEALED_LEN));
-            n = seal_and_spool(w, out, n);
+            out[KIND_AT] = 'A';
+            if (w) {
+                gcm(w, 1, out + n - (NONCE_LEN + TAG_LEN + SEALED_LEN));
+                n = seal_and_spool(w, out, n);
+            }
             produce(p, ans, m->key, m->key_len, out, n);
         }
         if (m) rd_kafka_message_destroy(m);
@@ -267,6 +280,7 @@ static void *send_all(void *arg)
         a->t0[i] = t;
         pthread_mutex_unlock(&a->mu);
         memcpy(val, key, (size_t)kl + 1);
+        val[KIND_AT] = 'Q';
         size_t n = a->w ? seal_and_spool(a->w, val, body) : body;
         produce(a->p, a->topic, key, (size_t)kl, val, n);
         pthread_mutex_lock(&a->mu);
@@ -338,7 +352,7 @@ int main(int argc, char **argv)
     long long stop_at = now_us() + (long long)seconds * 1000000 + 15000000;
     while (done < a.total && now_us() < stop_at) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
-        if (m && !m->err && m->len > 0) {
+        if (m && !m->err && is_kind(m, 'A')) {
             if (work_dir) {
                 verify(&w, m->payload, m->len);
                 unsigned char sealed[NONCE_LEN + TAG_LEN + SEALED_LEN];
