@@ -204,7 +204,10 @@ static int open_spool(const char *dir, const char *name)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) die("cannot make a spool file in the --work directory");
+    if (fd < 0) {
+        fprintf(stderr, "jukilog-bench-echo: cannot make the spool %s: %s\n", path, strerror(errno));
+        exit(2);
+    }
     return fd;
 }
 
