@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -187,7 +188,7 @@ static void gcm(struct work *w, int enc, unsigned char *p)
 
 /* Signs the body of msg (n bytes with room for the signature after them) and makes it durable
  * in the spool before it may be sent. Returns the message's length. */
-static size_t seal_and_spool(struct work *w, unsigned char *msg, size_t n)
+static size_t sign_and_spool(struct work *w, unsigned char *msg, size_t n)
 {
     sign(w, msg, n, msg + n);
     n += SIG_LEN;
@@ -236,7 +237,7 @@ static void echo(const char *brokers, const char *req, const char *ans, struct w
             out[KIND_AT] = 'A';
             if (w) {
                 gcm(w, 1, out + n - (NONCE_LEN + TAG_LEN + SEALED_LEN));
-                n = seal_and_spool(w, out, n);
+                n = sign_and_spool(w, out, n);
             }
             produce(p, ans, m->key, m->key_len, out, n);
         }
@@ -284,7 +285,7 @@ static void *send_all(void *arg)
         pthread_mutex_unlock(&a->mu);
         memcpy(val, key, (size_t)kl + 1);
         val[KIND_AT] = 'Q';
-        size_t n = a->w ? seal_and_spool(a->w, val, body) : body;
+        size_t n = a->w ? sign_and_spool(a->w, val, body) : body;
         produce(a->p, a->topic, key, (size_t)kl, val, n);
         pthread_mutex_lock(&a->mu);
         a->sent = i + 1;
@@ -331,9 +332,11 @@ int main(int argc, char **argv)
         if (!ask_key || !answer_key || RAND_bytes(aes_key, sizeof aes_key) != 1)
             die("cannot make keys");
     }
-    pid_t child = fork();
+    pid_t parent = getpid(), child = fork();
     if (child < 0) return 2;
     if (child == 0) {
+        /* The answering side ends with the asking side, also when that one fails. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(2);
         struct work w = {answer_key, ask_key, aes_key, -1, 0};
         if (work_dir) w.spool = open_spool(work_dir, "answers.spool");
         echo(brokers, req, ans, work_dir ? &w : NULL);
