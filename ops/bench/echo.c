@@ -206,7 +206,8 @@ static int open_spool(const char *dir, const char *name)
     snprintf(path, sizeof path, "%s/%s", dir, name);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
-        fprintf(stderr, "jukilog-bench-echo: cannot make the spool %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "jukilog-bench-echo: cannot make the spool %s: %s\n", path,
+                strerror(errno));
         exit(2);
     }
     return fd;
@@ -345,8 +346,12 @@ int main(int argc, char **argv)
     struct work w = {ask_key, answer_key, aes_key, -1, 0};
     if (work_dir) w.spool = open_spool(work_dir, "requests.spool");
     rd_kafka_t *c = reader(brokers, ans);
-    struct asker a = {.p = writer(brokers, req), .topic = req, .w = work_dir ? &w : NULL,
-                      .rate = rate, .bytes = bytes, .mu = PTHREAD_MUTEX_INITIALIZER};
+    struct asker a = {.p = writer(brokers, req),
+                      .topic = req,
+                      .w = work_dir ? &w : NULL,
+                      .rate = rate,
+                      .bytes = bytes,
+                      .mu = PTHREAD_MUTEX_INITIALIZER};
     sleep(2); /* both readers positioned at the ends */
     a.total = (size_t)rate * (size_t)seconds;
     size_t done = 0;
