@@ -274,10 +274,7 @@ static void *send_all(void *arg)
     memset(val, 'x', body);
     long long start = now_us();
     for (size_t i = 0; i < a->total; i++) {
-        long long due_us = start + (long long)(i * 1000000 / (size_t)a->rate);
-        struct timespec ts = {(time_t)(due_us / 1000000), (long)(due_us % 1000000) * 1000};
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-            ;
+        sleep_until_due(start, i, a->rate);
         char key[24];
         int kl = snprintf(key, sizeof key, "%zu", i);
         long long t = now_us();

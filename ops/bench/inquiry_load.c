@@ -14,7 +14,6 @@
  * threads) the terminal spent from the first request to the last answer, per answer opened.
  * JK_BENCH_TRACE=FILE also writes one line per answered request: the wall-clock ms at which it
  * was sent, its request appended, its record appended, and its answer decrypted. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,10 +68,7 @@ static void *send_requests(void *arg)
     long long start = now_us();
     size_t sent = 0;
     while (sent < l->total) {
-        long long due_us = start + (long long)(sent * 1000000 / (size_t)l->rate);
-        struct timespec ts = {(time_t)(due_us / 1000000), (long)(due_us % 1000000) * 1000};
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-            ;
+        sleep_until_due(start, sent, l->rate);
         /* Every request due by now (more than one when the thread fell behind). */
         size_t due = (size_t)((now_us() - start) * l->rate / 1000000) + 1;
         if (due > l->total) due = l->total;
