@@ -236,7 +236,21 @@ int jk_pg_pipeline_end(PGconn *db, int n, PGresult **keep, jk_err_t *err)
     return jk_pg_pipeline_read(db, n, keep, err);
 }
 
-int jk_pg_pipeline_read(PGconn *db, int n, PGresult **keep, jk_err_t *err)
+int jk_pg_pipeline_more(PGconn *db)
+{
+    struct statements *st = PQinstanceData(db, pg_event);
+    return PQpipelineStatus(db) == PQ_PIPELINE_ON && (st == NULL || st->npending == 0);
+}
+
+static void drop_kept(PGresult **keep, int n)
+{
+    for (int i = 0; keep && i < n; i++) {
+        PQclear(keep[i]);
+        keep[i] = NULL;
+    }
+}
+
+int jk_pg_pipeline_read_sync(PGconn *db, int n, PGresult **keep, jk_err_t *err)
 {
     int rc = 0;
     if (keep)
@@ -267,13 +281,17 @@ int jk_pg_pipeline_read(PGconn *db, int n, PGresult **keep, jk_err_t *err)
         else
             PQclear(r);
     }
-    if (PQexitPipelineMode(db) != 1 && rc == 0)
+    if (rc) drop_kept(keep, n);
+    return rc;
+}
+
+int jk_pg_pipeline_read(PGconn *db, int n, PGresult **keep, jk_err_t *err)
+{
+    int rc = jk_pg_pipeline_read_sync(db, n, keep, err);
+    if (PQexitPipelineMode(db) != 1 && rc == 0) {
         rc = pg_error(err, ": cannot leave pipeline mode", PQerrorMessage(db));
-    if (rc && keep)
-        for (int i = 0; i < n; i++) {
-            PQclear(keep[i]);
-            keep[i] = NULL;
-        }
+        drop_kept(keep, n);
+    }
     return rc;
 }
 

@@ -39,6 +39,14 @@ int jk_pg_pipeline_end(PGconn *db, int n, PGresult **keep, jk_err_t *err);
  * (the connection stays in pipeline mode), _read waits for the results as end does. */
 int jk_pg_pipeline_send(PGconn *db, jk_err_t *err);
 int jk_pg_pipeline_read(PGconn *db, int n, PGresult **keep, jk_err_t *err);
+/* A pipeline sent may be followed by more before its results are read, each part ending in its
+ * own sync and answered in turn, so that two waits become one. _more says whether statements
+ * may be queued now: db is in pipeline mode and no statement waits to be prepared (which only
+ * happens outside pipeline mode, at the next begin). _read_sync reads the results up to the
+ * next sync as _read does, but stays in pipeline mode. A part that fails does not stop the
+ * next: the server skips statements only up to the sync. */
+int jk_pg_pipeline_more(PGconn *db);
+int jk_pg_pipeline_read_sync(PGconn *db, int n, PGresult **keep, jk_err_t *err);
 
 /* Rows for COPY ... FROM STDIN in text format, built in memory and sent in one go. */
 typedef struct jk_copy {

@@ -1,6 +1,7 @@
-/* test_pg_statements.c: jk_pg_run prepares a statement once per connection (pg.c), against the
- * real PostgreSQL of ops/stack, in a schema of its own that it drops at the end. What is
- * prepared is read from the session's own pg_prepared_statements. */
+/* test_pg_statements.c: jk_pg_run prepares a statement once per connection (pg.c), and a
+ * pipeline may be sent in parts, against the real PostgreSQL of ops/stack, in a schema of its
+ * own that it drops at the end. What is prepared is read from the session's own
+ * pg_prepared_statements. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -277,6 +278,59 @@ static void bounded(void **state)
     disconnect(db);
 }
 
+/* A pipeline sent may take a second part before its answers are read: each part is answered up
+ * to its own sync, in order; the second sees what the first committed, and a part that fails
+ * does not stop the next. More may be queued only in pipeline mode with nothing waiting to be
+ * prepared. */
+static void pipeline_in_parts(void **state)
+{
+    (void)state;
+    PGconn *db = connect_db();
+    jk_err_t err;
+    const char *a[2] = {"{a,b}", "{1,2}"}, *nan[2] = {"{c}", "{x}"};
+    PGresult *keep[2];
+    assert_int_equal(jk_pg_pipeline_more(db), 0);
+    assert_int_equal(jk_pg_pipeline_begin(db, &err), 0);
+    assert_int_equal(jk_pg_run(db, insert_sql, 2, a, &err), 0);
+    assert_int_equal(jk_pg_pipeline_send(db, &err), 0);
+    /* insert_sql ran unnamed: it waits to be prepared. */
+    assert_int_equal(jk_pg_pipeline_more(db), 0);
+    assert_int_equal(jk_pg_pipeline_read(db, 0, NULL, &err), 0);
+    assert_int_equal(PQpipelineStatus(db), PQ_PIPELINE_OFF);
+
+    assert_int_equal(jk_pg_pipeline_begin(db, &err), 0);
+    assert_int_equal(jk_pg_run(db, "BEGIN", 0, NULL, &err), 0);
+    assert_int_equal(jk_pg_run(db, insert_sql, 2, a, &err), 0);
+    assert_int_equal(jk_pg_run(db, "COMMIT", 0, NULL, &err), 0);
+    assert_int_equal(jk_pg_pipeline_send(db, &err), 0);
+    assert_int_equal(jk_pg_pipeline_more(db), 1);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.t", schema);
+    assert_int_equal(PQsendQueryParams(db, sql, 0, NULL, NULL, NULL, NULL, 0), 1);
+    assert_int_equal(jk_pg_pipeline_send(db, &err), 0);
+    assert_int_equal(jk_pg_pipeline_read_sync(db, 0, NULL, &err), 0);
+    assert_int_equal(PQpipelineStatus(db), PQ_PIPELINE_ON);
+    assert_int_equal(jk_pg_pipeline_read(db, 1, keep, &err), 0);
+    assert_non_null(keep[0]);
+    assert_string_equal(PQgetvalue(keep[0], 0, 0), "4");
+    PQclear(keep[0]);
+    assert_int_equal(PQpipelineStatus(db), PQ_PIPELINE_OFF);
+
+    assert_int_equal(jk_pg_pipeline_begin(db, &err), 0);
+    assert_int_equal(jk_pg_run(db, insert_sql, 2, nan, &err), 0);
+    assert_int_equal(jk_pg_pipeline_send(db, &err), 0);
+    assert_int_equal(PQsendQueryParams(db, sql, 0, NULL, NULL, NULL, NULL, 0), 1);
+    assert_int_equal(jk_pg_pipeline_send(db, &err), 0);
+    assert_int_equal(jk_pg_pipeline_read_sync(db, 0, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "invalid input syntax for type bigint"));
+    assert_int_equal(jk_pg_pipeline_read(db, 1, keep, &err), 0);
+    assert_string_equal(PQgetvalue(keep[0], 0, 0), "4");
+    PQclear(keep[0]);
+    assert_int_equal(PQpipelineStatus(db), PQ_PIPELINE_OFF);
+    assert_int_equal(rows_in(db, "t"), 4);
+    disconnect(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +340,7 @@ int main(void)
                                         disconnect_all),
         cmocka_unit_test_setup_teardown(errors_and_reset, truncate_all, disconnect_all),
         cmocka_unit_test_setup_teardown(bounded, truncate_all, disconnect_all),
+        cmocka_unit_test_setup_teardown(pipeline_in_parts, truncate_all, disconnect_all),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
