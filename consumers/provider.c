@@ -21,9 +21,9 @@
  *
  * Latency (DESIGN.md: p99 <= 20 ms at 500 requests/s): a batch costs few round trips. The
  * transaction's BEGIN and every inquiry's look-up travel in one libpq pipeline; the rows, the
- * position and the COMMIT in another, whose answer is awaited only when the next batch starts;
- * the records go to Kafka without waiting for the broker's acknowledgement (the spool already
- * holds them). */
+ * position and the COMMIT in another, whose answer is awaited only with the next batch's
+ * look-ups, sent behind it; the records go to Kafka without waiting for the broker's
+ * acknowledgement (the spool already holds them). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -175,28 +175,29 @@ static void query_where(const json_t *q, int own, const char *schema, char *w, s
 }
 
 /* A look-up of persons matching q in one table (resident ones first, at most limit, with the
- * total count in the last column): prepares its shape once, and gives the statement's name and
- * parameters (which point into q and lim). */
+ * total count in the last column): its statement's name and parameters (which point into q and
+ * lim). */
 struct query {
     char name[24], lim[16];
     const char *params[5];
     int np;
 };
 
-static int prepare_find(struct provider *pv, const json_t *q, int national, int limit,
-                        struct query *qq, jk_err_t *err)
+/* The look-up's statement, its text in sql; 1 when it is prepared on db already. */
+static int shape_find(struct provider *pv, const json_t *q, int national, int limit,
+                      struct query *qq, char sql[2048])
 {
-    char w[1024], sql[2048];
+    char w[1024];
     query_where(q, !national, pv->schema, w, sizeof w, qq->params, &qq->np);
     snprintf(qq->lim, sizeof qq->lim, "%d", limit);
     qq->params[qq->np++] = qq->lim;
     if (national)
-        snprintf(sql, sizeof sql,
+        snprintf(sql, 2048,
                  "SELECT %s, count(*) OVER () FROM %s.persons WHERE %s AND prefecture <> '%s' "
                  "ORDER BY (status = 'resident') DESC, resident_code LIMIT $%d",
                  record_cols, pv->national, w, pv->cfg.prefecture, qq->np);
     else
-        snprintf(sql, sizeof sql,
+        snprintf(sql, 2048,
                  "SELECT %s, count(*) OVER () FROM %s.identity WHERE %s "
                  "ORDER BY (status = 'resident') DESC, resident_code LIMIT $%d",
                  record_cols, pv->schema, w, qq->np);
@@ -204,7 +205,15 @@ static int prepare_find(struct provider *pv, const json_t *q, int national, int 
     char h[65];
     jk_sha256_hex(sql, strlen(sql), h);
     snprintf(qq->name, sizeof qq->name, "q%.16s", h);
-    if (jk_strmap_get(pv->prepared, qq->name) != NULL) return 0;
+    return jk_strmap_get(pv->prepared, qq->name) != NULL;
+}
+
+/* The look-up's statement, prepared if it was not (db must not be in pipeline mode). */
+static int prepare_find(struct provider *pv, const json_t *q, int national, int limit,
+                        struct query *qq, jk_err_t *err)
+{
+    char sql[2048];
+    if (shape_find(pv, q, national, limit, qq, sql)) return 0;
     PGresult *r = PQprepare(pv->db, qq->name, sql, qq->np, NULL);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) return pg_fail(err, "preparing a look-up", r);
     PQclear(r);
@@ -237,35 +246,49 @@ static const json_t *inquiry_query(const jk_record_t *r, int *limit)
     return json_object_get(r->ev->data, "query");
 }
 
+/* Waits for the last batch's commit (see run_batch). */
+static int finish_commit(struct provider *pv, jk_err_t *err)
+{
+    if (!pv->committing) return 0;
+    pv->committing = 0;
+    if (jk_pg_pipeline_read(pv->db, 0, NULL, err) == 0) return 0;
+    return jk_err_wrap(err, "committing the provider's decisions");
+}
+
 /* Opens the batch's transaction and runs every inquiry's look-up in this prefecture's file, all
- * in one round trip (libpq's pipeline); lookup() takes the results from pv->pre. */
+ * in one round trip (libpq's pipeline); lookup() takes the results from pv->pre. When the last
+ * batch's COMMIT is still on its way, they are queued behind it, and one wait covers both
+ * (unless a shape must be prepared first, which cannot be done in a pipeline). */
 static int prefetch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
 {
     free(pv->pre);
     pv->pre = calloc(b->n ? b->n : 1, sizeof *pv->pre);
     int *slot = calloc(b->n ? b->n : 1, sizeof *slot);
     PGresult **got = calloc(b->n + 1, sizeof *got);
-    int n = 0, rc = -1;
-    if (!pv->pre || !slot || !got) {
+    struct query *qq = calloc(b->n ? b->n : 1, sizeof *qq);
+    int n = 0, rc = -1, unprepared = 0;
+    if (!pv->pre || !slot || !got || !qq) {
         jk_err_set(err, "out of memory");
         goto out;
     }
     pv->batch = b;
-    struct query *qq = calloc(b->n ? b->n : 1, sizeof *qq);
-    if (qq == NULL) {
-        jk_err_set(err, "out of memory");
-        goto out;
-    }
-    /* Shapes not seen before are prepared first: PQprepare cannot run inside the pipeline. */
+    char sql[2048];
     for (size_t i = 0; i < b->n; i++) {
         int limit;
         const json_t *q = inquiry_query(&b->recs[i], &limit);
-        slot[i] = -1;
-        if (q == NULL) continue;
-        if (prepare_find(pv, q, 0, limit, &qq[i], err)) goto out_qq;
-        slot[i] = 1;
+        slot[i] = q ? 0 : -1;
+        if (q && !shape_find(pv, q, 0, limit, &qq[i], sql)) unprepared = 1;
     }
-    if (jk_pg_pipeline_begin(pv->db, err)) goto out_qq;
+    int behind = pv->committing && !unprepared && jk_pg_pipeline_more(pv->db);
+    if (!behind) {
+        if (finish_commit(pv, err)) goto out;
+        for (size_t i = 0; i < b->n && unprepared; i++) {
+            int limit;
+            const json_t *q = inquiry_query(&b->recs[i], &limit);
+            if (q && prepare_find(pv, q, 0, limit, &qq[i], err)) goto out;
+        }
+        if (jk_pg_pipeline_begin(pv->db, err)) goto out;
+    }
     int sent = jk_pg_run(pv->db, "BEGIN", 0, NULL, err) == 0;
     n = 1;
     for (size_t i = 0; i < b->n && sent; i++) {
@@ -274,13 +297,27 @@ static int prefetch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
         slot[i] = n++;
     }
     if (!sent) jk_err_set(err, "PostgreSQL: %s", PQerrorMessage(pv->db));
-    if (jk_pg_pipeline_end(pv->db, n, got, sent ? err : &(jk_err_t){""}) || !sent) goto out_qq;
+    if (behind) {
+        /* The COMMIT's answer comes first; whatever it says, the look-ups' is read too, so that
+         * the connection is left clean. */
+        pv->committing = 0;
+        jk_err_t why;
+        int committed = jk_pg_pipeline_read_sync(pv->db, 0, NULL, &why) == 0;
+        if (!committed && sent) {
+            *err = why;
+            jk_err_wrap(err, "committing the provider's decisions");
+        }
+        if (jk_pg_pipeline_end(pv->db, n, got, sent && committed ? err : &(jk_err_t){""}) ||
+            !sent || !committed)
+            goto out;
+    } else if (jk_pg_pipeline_end(pv->db, n, got, sent ? err : &(jk_err_t){""}) || !sent) {
+        goto out;
+    }
     for (size_t i = 0; i < b->n; i++)
         if (slot[i] > 0) pv->pre[i] = got[slot[i]];
     rc = 0;
-out_qq:
-    free(qq);
 out:
+    free(qq);
     free(slot);
     free(got);
     return rc;
@@ -780,23 +817,14 @@ static void retire_sealer(struct provider *pv, int force)
     pv->sealer = NULL;
 }
 
-/* Waits for the last batch's commit (see run_batch). */
-static int finish_commit(struct provider *pv, jk_err_t *err)
-{
-    if (!pv->committing) return 0;
-    pv->committing = 0;
-    if (jk_pg_pipeline_read(pv->db, 0, NULL, err) == 0) return 0;
-    return jk_err_wrap(err, "committing the provider's decisions");
-}
-
 /* One batch in one transaction: decisions, rows, position. The records are spooled durably,
  * then handed to Kafka without waiting for the broker, and the rows, position and COMMIT go to
- * PostgreSQL in one pipeline whose answer is read only when the next batch starts: the broker
- * appends the records, and the terminals read them, while the database commits. */
+ * PostgreSQL in one pipeline whose answer is read only with the next batch's look-ups (prefetch):
+ * the broker appends the records, and the terminals read them, while the database commits. */
 static int run_batch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
 {
     /* The admin topic's end is asked while the database answers the look-ups. */
-    if (jk_consumer_admin_ask(pv->cons, err) || finish_commit(pv, err) || prefetch(pv, b, err) ||
+    if (jk_consumer_admin_ask(pv->cons, err) || prefetch(pv, b, err) ||
         jk_consumer_admin_refresh(pv->cons, &pv->admin_as_of, err))
         goto fail;
     for (size_t i = 0; i < b->n; i++) {
