@@ -162,7 +162,11 @@ for _ in $(seq 1 300); do
         fi
     done
 done
-[ -n "$frozen" ] || fail "no member was ever caught inside a batch"
+if [ -z "$frozen" ]; then
+    alive=
+    for m in "${MEMBERS[@]}"; do kill -0 "${m#*:}" 2>/dev/null && alive+=" ${m%:*}"; done
+    fail "no member was ever caught inside a batch ($(events) of $TOTAL events committed; running:${alive:- none})"
+fi
 stopped_at=$(events)
 sleep 12
 kill -CONT "${frozen#*:}"
