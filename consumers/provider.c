@@ -613,7 +613,6 @@ static const char *operator_of(const struct decision *d)
     return d->operator_id ? d->operator_id : strncmp(src, "op:", 3) == 0 ? src + 3 : src;
 }
 
-/* The record's data: a refusal with its reason, or a provision with the sealed answer. */
 /* The operator's encryption key, parsed once (pv->recipients owns them). */
 static EVP_PKEY *recipient(struct provider *pv, const char *b64, jk_err_t *err)
 {
@@ -635,6 +634,7 @@ static void free_recipient(void *ctx, const char *key, void *value)
     EVP_PKEY_free(value);
 }
 
+/* The record's data: a refusal with its reason, or a provision with the sealed answer. */
 static json_t *record_data(struct provider *pv, struct decision *d, const char *request_time,
                            jk_err_t *err)
 {
