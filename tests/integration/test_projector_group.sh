@@ -145,28 +145,42 @@ MEMBERS=(m1:$M1 m3:$M3 m2b:$M2B)
 wait_events $((TOTAL / 2))
 
 step "a member frozen in the middle of a batch past the session timeout, then thawed"
-# Frozen inside a transaction (checked again once it cannot move), its partitions' offsets locked:
-# the members that take them over wait for that batch, then go on from its end (a commit under
-# way when a member is refused goes through only if the partition's offset is still what that
-# member stored last).
-# Whichever member is caught first: a member waiting for the others spends little time inside a
-# batch, and one that has finished its share never is again.
+# Frozen inside a transaction, its partitions' offsets locked: the members that take them over
+# wait for that batch, then go on from its end (a commit under way when a member is refused goes
+# through only if the partition's offset is still what that member stored last).
+# To catch a member there whatever the timing, the test holds the events table (EXCLUSIVE:
+# reads go on, writes wait) while work is left: every member that applies a batch stops at its
+# insert, inside the batch's transaction; one of them is frozen (SIGSTOP), then the table is let
+# go. (Sampling pg_stat_activity for a member inside a batch instead missed them all, once.)
+LOCKER="$JUKILOG_NAMESPACE-locker"
+psql "$JUKILOG_PG application_name=$LOCKER" -Xq -c "BEGIN" \
+    -c "LOCK TABLE $S.events IN EXCLUSIVE MODE" -c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
+L=$!
+at_exit "kill $L 2>/dev/null"
+unlock() {
+    psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$LOCKER'" >/dev/null
+    wait $L 2>/dev/null || true
+}
+waiting_member() { # a member whose transaction waits for a lock
+    psql_q "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE '$JUKILOG_NAMESPACE-m%' AND xact_start IS NOT NULL AND wait_event_type = 'Lock' ORDER BY 1 LIMIT 1"
+}
 frozen=
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
+    w=$(waiting_member)
     for m in "${MEMBERS[@]}"; do
-        if in_batch "${m%:*}"; then
-            kill -STOP "${m#*:}"
-            sleep 0.2
-            if in_batch "${m%:*}"; then frozen=$m && break 2; fi
-            kill -CONT "${m#*:}"
-        fi
+        [ "$w" == "$JUKILOG_NAMESPACE-${m%:*}" ] && frozen=$m && break 2
     done
+    sleep 0.05
 done
 if [ -z "$frozen" ]; then
     alive=
     for m in "${MEMBERS[@]}"; do kill -0 "${m#*:}" 2>/dev/null && alive+=" ${m%:*}"; done
-    fail "no member was ever caught inside a batch ($(events) of $TOTAL events committed; running:${alive:- none})"
+    unlock
+    fail "no member stopped inside a batch at the held table in 30 s ($(events) of $TOTAL events committed; running:${alive:- none})"
 fi
+kill -STOP "${frozen#*:}"
+in_batch "${frozen%:*}" || fail "${frozen%:*} was frozen outside a batch"
+unlock
 stopped_at=$(events)
 sleep 12
 kill -CONT "${frozen#*:}"
