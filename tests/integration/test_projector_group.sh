@@ -176,7 +176,7 @@ if [ -z "$frozen" ]; then
     alive=
     for m in "${MEMBERS[@]}"; do kill -0 "${m#*:}" 2>/dev/null && alive+=" ${m%:*}"; done
     unlock
-    fail "no member stopped inside a batch at the held table in 30 s ($(events) of $TOTAL events committed; running:${alive:- none})"
+    fail "no member stopped inside a batch while the events table was held ($(events) of $TOTAL events committed; running:${alive:- none})"
 fi
 kill -STOP "${frozen#*:}"
 in_batch "${frozen%:*}" || fail "${frozen%:*} was frozen outside a batch"
