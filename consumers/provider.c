@@ -208,17 +208,24 @@ static int shape_find(struct provider *pv, const json_t *q, int national, int li
     return jk_strmap_get(pv->prepared, qq->name) != NULL;
 }
 
-/* The look-up's statement, prepared if it was not (db must not be in pipeline mode). */
-static int prepare_find(struct provider *pv, const json_t *q, int national, int limit,
-                        struct query *qq, jk_err_t *err)
+/* Prepares the look-up's statement, whose text shape_find gave (db must not be in pipeline
+ * mode). */
+static int prepare_shape(struct provider *pv, const struct query *qq, const char *sql,
+                         jk_err_t *err)
 {
-    char sql[2048];
-    if (shape_find(pv, q, national, limit, qq, sql)) return 0;
     PGresult *r = PQprepare(pv->db, qq->name, sql, qq->np, NULL);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) return pg_fail(err, "preparing a look-up", r);
     PQclear(r);
     if (jk_strmap_put(pv->prepared, qq->name, pv)) return jk_err_set(err, "out of memory");
     return 0;
+}
+
+/* The look-up's statement, prepared if it was not (db must not be in pipeline mode). */
+static int prepare_find(struct provider *pv, const json_t *q, int national, int limit,
+                        struct query *qq, jk_err_t *err)
+{
+    char sql[2048];
+    return shape_find(pv, q, national, limit, qq, sql) ? 0 : prepare_shape(pv, qq, sql, err);
 }
 
 static PGresult *find(struct provider *pv, const json_t *q, int national, int limit, jk_err_t *err)
@@ -266,7 +273,7 @@ static int prefetch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
     int *slot = calloc(b->n ? b->n : 1, sizeof *slot);
     PGresult **got = calloc(b->n + 1, sizeof *got);
     struct query *qq = calloc(b->n ? b->n : 1, sizeof *qq);
-    int n = 0, rc = -1, unprepared = 0;
+    int n = 0, rc = -1;
     if (!pv->pre || !slot || !got || !qq) {
         jk_err_set(err, "out of memory");
         goto out;
@@ -277,18 +284,13 @@ static int prefetch(struct provider *pv, jk_batch_t *b, jk_err_t *err)
         int limit;
         const json_t *q = inquiry_query(&b->recs[i], &limit);
         slot[i] = q ? 0 : -1;
-        if (q && !shape_find(pv, q, 0, limit, &qq[i], sql)) unprepared = 1;
+        /* A shape not seen before is prepared now, outside the pipeline: after the COMMIT. */
+        if (q && !shape_find(pv, q, 0, limit, &qq[i], sql) &&
+            (finish_commit(pv, err) || prepare_shape(pv, &qq[i], sql, err)))
+            goto out;
     }
-    int behind = pv->committing && !unprepared && jk_pg_pipeline_more(pv->db);
-    if (!behind) {
-        if (finish_commit(pv, err)) goto out;
-        for (size_t i = 0; i < b->n && unprepared; i++) {
-            int limit;
-            const json_t *q = inquiry_query(&b->recs[i], &limit);
-            if (q && prepare_find(pv, q, 0, limit, &qq[i], err)) goto out;
-        }
-        if (jk_pg_pipeline_begin(pv->db, err)) goto out;
-    }
+    int behind = pv->committing && jk_pg_pipeline_more(pv->db);
+    if (!behind && (finish_commit(pv, err) || jk_pg_pipeline_begin(pv->db, err))) goto out;
     int sent = jk_pg_run(pv->db, "BEGIN", 0, NULL, err) == 0;
     n = 1;
     for (size_t i = 0; i < b->n && sent; i++) {
