@@ -17,7 +17,9 @@
  * and sends_over_10ms=, how many took longer than 10 ms, which only a stalled disk or a starved
  * thread makes them.
  * JK_BENCH_TRACE=FILE also writes one line per answered request: the wall-clock ms at which it
- * was sent, its request appended, its record appended, and its answer decrypted. */
+ * was sent, its request appended, its record appended, and its answer decrypted. The lines are
+ * kept in memory and written after the last answer, so that the reader, whose every step is
+ * measured, does not also write a file to the disk the spools are fsynced on. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,7 +144,7 @@ int main(int argc, char **argv)
         return 2;
     }
     l.total = (size_t)l.rate * (size_t)seconds;
-    size_t done = 0, refused = 0;
+    size_t done = 0, refused = 0, ntraced = 0;
     long long *lat = calloc(l.total, sizeof *lat);
     l.t0 = calloc(l.total, sizeof *l.t0);
     /* The round trip in two legs, split at the provider record's broker time (wall clock, ms):
@@ -157,7 +159,8 @@ int main(int argc, char **argv)
     const char *trace_path = getenv("JK_BENCH_TRACE");
     if (trace_path && trace_path[0] == '\0') trace_path = NULL;
     FILE *trace = trace_path ? fopen(trace_path, "w") : NULL;
-    if (trace_path && !trace) {
+    long long(*traced)[4] = trace ? calloc(l.total, sizeof *traced) : NULL;
+    if (trace_path && (!trace || !traced)) {
         fprintf(stderr, "%s: cannot write %s\n", argv[0], trace_path);
         return 2;
     }
@@ -190,9 +193,13 @@ int main(int argc, char **argv)
                     lat[done++] = now_us() - *sent_at;
                     int64_t req_ms = 0;
                     const char *rt = json_string_value(json_object_get(a.data, "request_time"));
-                    if (trace && rt && jk_time_parse(rt, &req_ms) == 0)
-                        fprintf(trace, "%lld %lld %lld %lld\n", (long long)l.sent_wall[i],
-                                (long long)req_ms, (long long)a.broker_ms, (long long)jk_now_ms());
+                    if (traced && rt && jk_time_parse(rt, &req_ms) == 0) {
+                        long long *row = traced[ntraced++];
+                        row[0] = l.sent_wall[i];
+                        row[1] = req_ms;
+                        row[2] = a.broker_ms;
+                        row[3] = jk_now_ms();
+                    }
                 } else {
                     refused++;
                 }
@@ -229,7 +236,13 @@ int main(int argc, char **argv)
            done ? leg2[done * 99 / 100] : -1,
            done ? (double)(cpu_us(&ru1) - cpu_us(&ru0)) / (double)done : -1.0,
            l.send_max_us / 1000.0, l.sends_over_10ms);
-    if (trace) fclose(trace);
+    if (trace) {
+        for (size_t i = 0; i < ntraced; i++)
+            fprintf(trace, "%lld %lld %lld %lld\n", traced[i][0], traced[i][1], traced[i][2],
+                    traced[i][3]);
+        if (fclose(trace) != 0) fprintf(stderr, "%s: cannot write %s\n", argv[0], trace_path);
+        free(traced);
+    }
     jk_strmap_free(l.pending);
     free(lat);
     free(l.t0);
