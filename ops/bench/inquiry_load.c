@@ -236,11 +236,15 @@ int main(int argc, char **argv)
            done ? leg2[done * 99 / 100] : -1,
            done ? (double)(cpu_us(&ru1) - cpu_us(&ru0)) / (double)done : -1.0,
            l.send_max_us / 1000.0, l.sends_over_10ms);
+    int rc = 0;
     if (trace) {
         for (size_t i = 0; i < ntraced; i++)
             fprintf(trace, "%lld %lld %lld %lld\n", traced[i][0], traced[i][1], traced[i][2],
                     traced[i][3]);
-        if (fclose(trace) != 0) fprintf(stderr, "%s: cannot write %s\n", argv[0], trace_path);
+        if (fclose(trace) != 0) {
+            fprintf(stderr, "%s: cannot write %s\n", argv[0], trace_path);
+            rc = 2;
+        }
         free(traced);
     }
     jk_strmap_free(l.pending);
@@ -252,5 +256,5 @@ int main(int argc, char **argv)
     free(l.codes);
     jk_terminal_close(l.t);
     jk_config_free(&cfg);
-    return 0;
+    return rc;
 }
